@@ -1,0 +1,71 @@
+//! `pysampler dump`: every thread's stack, once.
+
+use crate::cli::DumpArgs;
+use crate::error::{Error, Result};
+use crate::interpreter::Interpreter;
+use crate::output::dump_text::{self, ThreadActivity};
+use crate::output::filenames::FileNames;
+use crate::process::memory::LiveMemory;
+use crate::process::{pause, task_state, ProcessInfo};
+use crate::walk::StackReader;
+
+/// Attempts at a consistent read when memory changes under a non-paused read.
+const ATTEMPTS: usize = 5;
+
+pub fn run(args: &DumpArgs) -> Result<i32> {
+    let process = ProcessInfo::open(args.pid)?;
+    let mem = LiveMemory::new(process.pid).with_proc_mem_fallback();
+    let interp = Interpreter::locate(&process, &mem)?;
+    let mut reader = StackReader::new(interp, Box::new(mem));
+    let mut last_error = None;
+    for _ in 0..ATTEMPTS {
+        let tids = pause::thread_ids(process.pid)?;
+        // Activity is read before pausing: a paused thread is never running.
+        let activity: Vec<(i32, bool)> = tids
+            .iter()
+            .filter_map(|t| Some((*t, task_state::is_running(process.pid, *t)?)))
+            .collect();
+        let guard = if args.nonblocking {
+            None
+        } else {
+            Some(pause::pause(process.pid, &tids)?)
+        };
+        let result = reader.read(&tids, args.locals);
+        drop(guard);
+        match result {
+            Ok(stacks) => {
+                let names = FileNames::new(process.cwd.clone(), args.full_filenames);
+                let activity = ThreadActivity(activity);
+                let out = if args.json {
+                    dump_text::json(&process, &reader.interp, &stacks, &activity, &names)
+                } else {
+                    dump_text::text(
+                        &process,
+                        &reader.interp,
+                        &stacks,
+                        &activity,
+                        &names,
+                        args.locals,
+                    )
+                };
+                print!("{out}");
+                return Ok(0);
+            }
+            Err(e) if e.is_process_gone() || !crate::process::is_alive(process.pid) => {
+                return Err(Error::ProcessExited(process.pid))
+            }
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(match last_error {
+        Some(e @ Error::NotReady { .. }) => e,
+        Some(e) => Error::Inconsistent {
+            pid: process.pid,
+            detail: e.to_string(),
+        },
+        None => Error::Inconsistent {
+            pid: process.pid,
+            detail: "no attempt succeeded".into(),
+        },
+    })
+}

@@ -1,0 +1,13 @@
+//! One module per subcommand; each wires the parts together and nothing more.
+
+pub mod dump;
+
+use crate::cli::{Cli, Command};
+use crate::error::Result;
+
+/// Runs the command; returns the process exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Dump(args) => dump::run(&args),
+    }
+}

@@ -1,0 +1,254 @@
+//! Which CPython a process runs, where its runtime state is, and its `Layout`.
+
+pub mod layout;
+pub mod tables;
+pub mod version;
+
+use crate::error::{Error, Result};
+use crate::process::binary::Binary;
+use crate::process::maps::{self, MappedFile};
+use crate::process::memory::MemorySource;
+use crate::process::ProcessInfo;
+pub use layout::Layout;
+pub use version::{FrameFamily, Version};
+
+/// `_Py_DebugOffsets.cookie`, at the start of `_PyRuntime` in 3.13+.
+const DEBUG_COOKIE: &[u8; 8] = b"xdebugpy";
+
+/// Where the running interpreter keeps the state pysampler starts from.
+#[derive(Debug, Clone)]
+pub struct Interpreter {
+    pub version: Version,
+    pub layout: Layout,
+    /// Address of the pointer to the first `PyInterpreterState`.
+    pub interp_head_ptr: u64,
+    pub gil: GilSource,
+    pub types: KnownObjects,
+    /// The binary that holds the runtime (libpython or the executable).
+    pub runtime_binary: String,
+}
+
+/// How to tell which thread holds the GIL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GilSource {
+    /// A global pointer to the holder's thread state (2.7, 3.6 `_PyThreadState_Current`,
+    /// 3.7–3.11 `_PyRuntime.gilstate.tstate_current`).
+    CurrentThreadPointer(u64),
+    /// 3.12+: `interp->ceval.gil` points to a struct with `locked` and `last_holder`.
+    InterpreterGil,
+    Unknown,
+}
+
+/// Addresses of type objects and singletons, for recognising local values.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KnownObjects {
+    pub code_type: u64,
+    pub long_type: u64,
+    pub int_type: u64,
+    pub float_type: u64,
+    pub bool_type: u64,
+    pub unicode_type: u64,
+    pub bytes_type: u64,
+    pub tuple_type: u64,
+    pub dict_type: u64,
+    pub none: u64,
+    pub true_: u64,
+    pub false_: u64,
+}
+
+impl Interpreter {
+    /// Finds the interpreter in `process`.
+    pub fn locate(process: &ProcessInfo, mem: &dyn MemorySource) -> Result<Interpreter> {
+        let regions = maps::regions(process.pid)?;
+        let files = maps::mapped_files(&regions);
+        let binary = find_runtime_binary(process, &files)?;
+        let version = detect_version(process, &binary, mem)?;
+        if !version.is_supported() {
+            return Err(Error::UnsupportedVersion {
+                version: version.to_string(),
+            });
+        }
+        let mut layout = tables::layout_for(&version)?;
+        let mut version = version;
+        let interp_head_ptr = if let Some(runtime) = binary.symbol("_PyRuntime") {
+            if version.at_least(3, 13) {
+                let (published, overrides) =
+                    read_debug_offsets(process.pid, mem, runtime, &layout)?;
+                if published.minor_key() != version.minor_key() {
+                    return Err(Error::BadData(format!(
+                        "_Py_DebugOffsets says Python {published}, but the binary says {version}"
+                    )));
+                }
+                version = published;
+                layout = layout
+                    .with_overrides(&overrides)
+                    .map_err(|detail| Error::Layout {
+                        version: version.to_string(),
+                        detail,
+                    })?;
+            }
+            runtime + layout.runtime.interpreters_head
+        } else if let Some(head) = binary.symbol("interp_head") {
+            head
+        } else {
+            return Err(Error::UnknownVersion {
+                pid: process.pid,
+                detail: format!(
+                    "{} has neither `_PyRuntime` nor `interp_head` in its symbol tables (a stripped Python 2.7/3.6 is not supported)",
+                    binary.path
+                ),
+            });
+        };
+        let gil = if version.at_least(3, 12) {
+            GilSource::InterpreterGil
+        } else if version.at_least(3, 7) {
+            binary
+                .symbol("_PyRuntime")
+                .map(|r| GilSource::CurrentThreadPointer(r + layout.runtime.tstate_current))
+                .unwrap_or(GilSource::Unknown)
+        } else {
+            binary
+                .symbol("_PyThreadState_Current")
+                .map(GilSource::CurrentThreadPointer)
+                .unwrap_or(GilSource::Unknown)
+        };
+        let sym = |name: &str| binary.symbol(name).unwrap_or(0);
+        let types = KnownObjects {
+            code_type: sym("PyCode_Type"),
+            long_type: sym("PyLong_Type"),
+            int_type: sym("PyInt_Type"),
+            float_type: sym("PyFloat_Type"),
+            bool_type: sym("PyBool_Type"),
+            unicode_type: sym("PyUnicode_Type"),
+            bytes_type: if version.major == 2 {
+                sym("PyString_Type")
+            } else {
+                sym("PyBytes_Type")
+            },
+            tuple_type: sym("PyTuple_Type"),
+            dict_type: sym("PyDict_Type"),
+            none: sym("_Py_NoneStruct"),
+            true_: sym("_Py_TrueStruct"),
+            false_: sym("_Py_FalseStruct"),
+        };
+        Ok(Interpreter {
+            version,
+            layout,
+            interp_head_ptr,
+            gil,
+            types,
+            runtime_binary: binary.path.clone(),
+        })
+    }
+
+    pub fn frame_family(&self) -> FrameFamily {
+        self.version.frame_family()
+    }
+}
+
+/// libpython if the process maps one that holds the runtime, else the
+/// executable (static builds such as Debian's /usr/bin/python3.X).
+fn find_runtime_binary(process: &ProcessInfo, files: &[MappedFile]) -> Result<Binary> {
+    let name_of = |p: &str| p.rsplit('/').next().unwrap_or("").to_string();
+    let mut candidates: Vec<&MappedFile> = files
+        .iter()
+        .filter(|f| name_of(&f.path).starts_with("libpython"))
+        .collect();
+    candidates.extend(files.iter().filter(|f| f.path == process.exe));
+    candidates.extend(files.iter().filter(|f| {
+        let n = name_of(&f.path);
+        n.starts_with("python") && f.path != process.exe
+    }));
+    let mut first_error = None;
+    for file in candidates {
+        match Binary::load(process, file) {
+            Ok(b) if b.symbol("_PyRuntime").is_some() || b.symbol("interp_head").is_some() => {
+                return Ok(b)
+            }
+            Ok(_) => {}
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if !crate::process::is_alive(process.pid) {
+        return Err(Error::ProcessExited(process.pid));
+    }
+    match first_error {
+        Some(e @ Error::File { .. }) if process.exe.contains("python") => Err(e),
+        _ => Err(Error::NotPython {
+            pid: process.pid,
+            exe: process.exe.clone(),
+        }),
+    }
+}
+
+fn detect_version(
+    process: &ProcessInfo,
+    binary: &Binary,
+    mem: &dyn MemorySource,
+) -> Result<Version> {
+    if let Some(addr) = binary.symbol("Py_Version") {
+        let hex = mem.read_u32(addr)?;
+        let v = Version::from_hex(hex as u64);
+        if v.major == 3 {
+            return Ok(v);
+        }
+    }
+    let from_name = binary.libpython_version();
+    let era_is_old = binary.symbol("_PyRuntime").is_none();
+    let plausible = |v: &Version| match from_name {
+        Some((major, minor)) => v.major == major && v.minor == minor,
+        None => era_is_old == (v.major == 2 || v.minor < 7),
+    };
+    if let Some(v) = binary
+        .version_strings
+        .iter()
+        .filter_map(|s| Version::parse(s))
+        .find(plausible)
+    {
+        return Ok(v);
+    }
+    if let Some((major, minor)) = from_name {
+        return Ok(Version::new(major, minor, None));
+    }
+    Err(Error::UnknownVersion {
+        pid: process.pid,
+        detail: format!("no version string in {}", binary.path),
+    })
+}
+
+/// Reads the running interpreter's `_Py_DebugOffsets` (3.13+): its version
+/// and the layout values the table says it publishes.
+fn read_debug_offsets(
+    pid: i32,
+    mem: &dyn MemorySource,
+    runtime: u64,
+    layout: &Layout,
+) -> Result<(Version, Vec<(String, u64)>)> {
+    let end = layout.debug_offsets.values().copied().max().unwrap_or(16) + 8;
+    if end > 64 * 1024 {
+        return Err(Error::Layout {
+            version: layout.version.clone(),
+            detail: "debug offsets table points past 64 KiB".into(),
+        });
+    }
+    let raw = mem.read_vec(runtime, end as usize)?;
+    if &raw[..8] != DEBUG_COOKIE {
+        return Err(Error::NotReady {
+            pid,
+            detail: "_PyRuntime does not start with the _Py_DebugOffsets cookie".into(),
+        });
+    }
+    let word = |at: u64| {
+        let at = at as usize;
+        u64::from_le_bytes(raw[at..at + 8].try_into().unwrap_or([0; 8]))
+    };
+    let version = Version::from_hex(word(8));
+    let overrides = layout
+        .debug_offsets
+        .iter()
+        .map(|(field, pos)| (field.clone(), word(*pos)))
+        .collect();
+    Ok((version, overrides))
+}

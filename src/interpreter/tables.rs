@@ -1,0 +1,51 @@
+//! The offsets tables from `python-offsets/`, embedded at build time.
+
+use crate::error::{Error, Result};
+use crate::interpreter::layout::Layout;
+use crate::interpreter::version::Version;
+
+include!(concat!(env!("OUT_DIR"), "/tables.rs"));
+
+/// The table for `version`: a patch-level override ("3.11.2") if there is
+/// one, else the minor version's table ("3.11").
+pub fn layout_for(version: &Version) -> Result<Layout> {
+    let exact = version.to_string();
+    let minor = version.minor_key();
+    let (key, text) = TABLES
+        .iter()
+        .find(|(k, _)| *k == exact)
+        .or_else(|| TABLES.iter().find(|(k, _)| *k == minor))
+        .ok_or_else(|| Error::UnsupportedVersion {
+            version: exact.clone(),
+        })?;
+    Layout::from_toml(text).map_err(|e| Error::Layout {
+        version: key.to_string(),
+        detail: e.to_string(),
+    })
+}
+
+/// Minor versions with a table, for `--version` and error messages.
+pub fn supported_minors() -> Vec<&'static str> {
+    TABLES
+        .iter()
+        .map(|(k, _)| *k)
+        .filter(|k| k.matches('.').count() == 1)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_table_parses() {
+        assert!(!TABLES.is_empty());
+        for (key, text) in TABLES {
+            let layout = Layout::from_toml(text).unwrap_or_else(|e| panic!("{key}: {e}"));
+            assert!(
+                layout.version.starts_with(&key[..key.len().min(3)]),
+                "{key}"
+            );
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! CPython versions and what they imply about the interpreter's structures.
+
+use crate::walk::linetable::LineTableFormat;
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version {
+    pub major: u32,
+    pub minor: u32,
+    /// None when only "X.Y" could be found (a library name without a version string).
+    pub patch: Option<u32>,
+    /// Pre-release suffix such as "a1" or "rc2"; empty for a final release.
+    pub release: String,
+}
+
+impl Version {
+    pub fn new(major: u32, minor: u32, patch: Option<u32>) -> Version {
+        Version {
+            major,
+            minor,
+            patch,
+            release: String::new(),
+        }
+    }
+
+    /// Parses "3.12.1", "3.13.0rc2" or "3.9".
+    pub fn parse(text: &str) -> Option<Version> {
+        let mut parts = text.trim().splitn(3, '.');
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next()?.parse().ok()?;
+        let (patch, release) = match parts.next() {
+            None => (None, String::new()),
+            Some(rest) => {
+                let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+                (Some(digits.parse().ok()?), rest[digits.len()..].to_string())
+            }
+        };
+        Some(Version {
+            major,
+            minor,
+            patch,
+            release,
+        })
+    }
+
+    /// Decodes PY_VERSION_HEX (as in `Py_Version` and `_Py_DebugOffsets.version`).
+    pub fn from_hex(hex: u64) -> Version {
+        let level = match (hex >> 4) & 0xf {
+            0xa => "a",
+            0xb => "b",
+            0xc => "rc",
+            _ => "",
+        };
+        let release = if level.is_empty() {
+            String::new()
+        } else {
+            format!("{level}{}", hex & 0xf)
+        };
+        Version {
+            major: ((hex >> 24) & 0xff) as u32,
+            minor: ((hex >> 16) & 0xff) as u32,
+            patch: Some(((hex >> 8) & 0xff) as u32),
+            release,
+        }
+    }
+
+    pub fn minor_key(&self) -> String {
+        format!("{}.{}", self.major, self.minor)
+    }
+
+    pub fn at_least(&self, major: u32, minor: u32) -> bool {
+        (self.major, self.minor) >= (major, minor)
+    }
+
+    pub fn is_supported(&self) -> bool {
+        (self.major == 2 && self.minor == 7) || (self.major == 3 && (6..=15).contains(&self.minor))
+    }
+
+    /// How frames are chained and what they point to.
+    pub fn frame_family(&self) -> FrameFamily {
+        if !self.at_least(3, 11) {
+            FrameFamily::FrameObjects
+        } else if !self.at_least(3, 13) {
+            FrameFamily::InterpreterFramesViaCFrame
+        } else if !self.at_least(3, 14) {
+            FrameFamily::InterpreterFrames
+        } else {
+            FrameFamily::TaggedInterpreterFrames
+        }
+    }
+
+    pub fn line_table_format(&self) -> LineTableFormat {
+        if self.major == 2 {
+            LineTableFormat::Lnotab27
+        } else if !self.at_least(3, 10) {
+            LineTableFormat::Lnotab36
+        } else if self.minor == 10 {
+            LineTableFormat::Linetable310
+        } else {
+            LineTableFormat::Locations311
+        }
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.patch {
+            Some(p) => write!(f, "{}.{}.{}{}", self.major, self.minor, p, self.release),
+            None => write!(f, "{}.{}", self.major, self.minor),
+        }
+    }
+}
+
+/// What really differs between CPython generations in how a stack is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameFamily {
+    /// ≤3.10: heap `PyFrameObject`s chained by `f_back` from `tstate->frame`.
+    FrameObjects,
+    /// 3.11–3.12: `_PyInterpreterFrame`s in the thread's data stack, reached
+    /// through `tstate->cframe->current_frame`.
+    InterpreterFramesViaCFrame,
+    /// 3.13: the same frames, reached through `tstate->current_frame`; the
+    /// executable may be a non-code object.
+    InterpreterFrames,
+    /// 3.14+: as 3.13, but `f_executable` and locals are tagged `_PyStackRef`s.
+    TaggedInterpreterFrames,
+}
+
+impl FrameFamily {
+    /// Low bits to clear from a frame's object references.
+    pub fn tag_mask(self) -> u64 {
+        match self {
+            FrameFamily::TaggedInterpreterFrames => !3,
+            _ => !0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints() {
+        assert_eq!(Version::parse("3.12.1").unwrap().to_string(), "3.12.1");
+        assert_eq!(Version::parse("3.13.0rc2").unwrap().release, "rc2");
+        assert_eq!(Version::parse("3.9").unwrap().to_string(), "3.9");
+        assert!(Version::parse("x.y").is_none());
+        assert_eq!(Version::from_hex(0x030c01f0).to_string(), "3.12.1");
+        assert_eq!(Version::from_hex(0x030f00a2).to_string(), "3.15.0a2");
+    }
+
+    #[test]
+    fn families() {
+        let v = |m| Version::new(3, m, Some(0));
+        assert_eq!(v(10).frame_family(), FrameFamily::FrameObjects);
+        assert_eq!(
+            v(12).frame_family(),
+            FrameFamily::InterpreterFramesViaCFrame
+        );
+        assert_eq!(v(13).frame_family(), FrameFamily::InterpreterFrames);
+        assert_eq!(v(15).frame_family(), FrameFamily::TaggedInterpreterFrames);
+        assert!(!v(16).is_supported());
+        assert!(Version::new(2, 7, Some(18)).is_supported());
+    }
+}

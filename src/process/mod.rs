@@ -1,0 +1,106 @@
+//! The operating-system side: which process, its memory, its maps and binaries.
+
+pub mod binary;
+pub mod maps;
+pub mod memory;
+pub mod pause;
+pub mod permissions;
+pub mod task_state;
+
+use crate::error::{Error, Result};
+use std::path::PathBuf;
+
+/// What the OS tells us about a process, gathered once.
+#[derive(Debug, Clone)]
+pub struct ProcessInfo {
+    pub pid: i32,
+    /// Path of the executable as the process sees it (inside its own root).
+    pub exe: String,
+    pub cmdline: Vec<String>,
+    /// `/proc/PID/root`: prefix for opening the process's files, which works
+    /// for processes in containers and chroots too.
+    pub root: PathBuf,
+    pub cwd: Option<String>,
+}
+
+impl ProcessInfo {
+    /// Checks that `pid` names a live process other than ourselves.
+    pub fn open(pid: i32) -> Result<ProcessInfo> {
+        if pid <= 0 {
+            return Err(Error::Usage(format!("invalid pid {pid}")));
+        }
+        if pid as u32 == std::process::id() {
+            return Err(Error::OwnProcess(pid));
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map_err(|_| Error::NoSuchProcess(pid))?;
+        if process_state(&stat) == Some('Z') {
+            return Err(Error::Zombie { pid });
+        }
+        let exe = match std::fs::read_link(format!("/proc/{pid}/exe")) {
+            Ok(p) => p.to_string_lossy().into_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(permissions::explain(pid))
+            }
+            Err(_) if !PathBuf::from(format!("/proc/{pid}")).exists() => {
+                return Err(Error::NoSuchProcess(pid))
+            }
+            Err(_) => String::from("?"),
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .unwrap_or_default()
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd"))
+            .ok()
+            .map(|p| p.to_string_lossy().into_owned());
+        Ok(ProcessInfo {
+            pid,
+            exe: exe.trim_end_matches(" (deleted)").to_string(),
+            cmdline,
+            root: PathBuf::from(format!("/proc/{pid}/root")),
+            cwd,
+        })
+    }
+
+    /// A path inside the process's filesystem, reachable from ours.
+    pub fn host_path(&self, path: &str) -> PathBuf {
+        self.root.join(path.trim_start_matches('/'))
+    }
+
+    pub fn command_line(&self) -> String {
+        if self.cmdline.is_empty() {
+            self.exe.clone()
+        } else {
+            self.cmdline.join(" ")
+        }
+    }
+}
+
+/// The one-letter state from `/proc/PID/stat` (the field after the command,
+/// which may itself contain spaces and parentheses).
+pub fn process_state(stat: &str) -> Option<char> {
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.trim_start().chars().next()
+}
+
+/// Whether a process is still there (and not a zombie).
+pub fn is_alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| process_state(&s) != Some('Z'))
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::process_state;
+
+    #[test]
+    fn state_survives_odd_command_names() {
+        assert_eq!(process_state("12 (a) b) (c) S 1 2"), Some('S'));
+        assert_eq!(process_state("12 (python) Z 1"), Some('Z'));
+        assert_eq!(process_state("garbage"), None);
+    }
+}

@@ -1,0 +1,174 @@
+//! Reading dicts and instance attributes, for thread names (`threading`'s
+//! registry) and module lookups. Three dict generations: 2.7's open table,
+//! 3.6–3.10's compact dict, 3.11+'s compact dict with `dk_kind`; and four ways
+//! an instance keeps its attributes.
+
+use crate::error::{Error, Result};
+use crate::walk::objects::{words, ObjectReader};
+
+/// Largest dict read, in entries.
+pub const MAX_DICT_ENTRIES: usize = 1 << 16;
+const DICT_KIND_GENERAL: u8 = 0;
+/// 3.12 stores a values pointer in the dict slot as `pointer - 1`, so the
+/// low bit tells values from a dict.
+const VALUES_TAG: u64 = 1;
+
+/// (key, value) object pointers of the dict at `dict`, skipping empty slots.
+pub fn items(reader: &ObjectReader, dict: u64) -> Result<Vec<(u64, u64)>> {
+    let l = &reader.interp.layout;
+    if reader.interp.version.major == 2 {
+        let mask = reader.mem.read_u64(dict + l.dict.mask)? as usize;
+        let slots = mask
+            .checked_add(1)
+            .filter(|n| *n <= MAX_DICT_ENTRIES)
+            .ok_or_else(|| too_big(dict))?;
+        let table = reader.ptr(dict + l.dict.table)?;
+        let raw = words(&reader.mem.read_vec(table, slots * 24)?);
+        return Ok(raw
+            .chunks_exact(3)
+            .map(|e| (e[1], e[2]))
+            .filter(|(k, v)| *k != 0 && *v != 0)
+            .collect());
+    }
+    let keys = reader.ptr(dict + l.dict.keys)?;
+    let values = reader.ptr(dict + l.dict.values)?;
+    let values = if values == 0 {
+        None
+    } else {
+        Some(values + l.dict_keys.values_items)
+    };
+    keys_and_values(reader, keys, values)
+}
+
+/// Entries of a keys object; values come from the entries or, for a split
+/// dict, from the separate values array.
+fn keys_and_values(
+    reader: &ObjectReader,
+    keys: u64,
+    values: Option<u64>,
+) -> Result<Vec<(u64, u64)>> {
+    let k = &reader.interp.layout.dict_keys;
+    let header = reader.mem.read_vec(keys, k.indices as usize)?;
+    let word = |at: u64| {
+        u64::from_le_bytes(
+            header[at as usize..at as usize + 8]
+                .try_into()
+                .unwrap_or([0; 8]),
+        )
+    };
+    let nentries = word(k.nentries) as usize;
+    let (index_bytes, entry_size) = if reader.interp.version.at_least(3, 11) {
+        let log2_index_bytes = header[k.log2_index_bytes as usize] as u32;
+        let kind = header[k.kind as usize];
+        if log2_index_bytes > 40 {
+            return Err(too_big(keys));
+        }
+        let entry = if kind == DICT_KIND_GENERAL { 24 } else { 16 };
+        (1u64 << log2_index_bytes, entry)
+    } else {
+        let size = word(k.size);
+        let width = match size {
+            0..=0xff => 1,
+            0x100..=0xffff => 2,
+            0x1_0000..=0xffff_ffff => 4,
+            _ => 8,
+        };
+        (size.saturating_mul(width), k.entry_size)
+    };
+    if nentries > MAX_DICT_ENTRIES || index_bytes > (MAX_DICT_ENTRIES as u64) * 8 {
+        return Err(too_big(keys));
+    }
+    let entries_at = keys + k.indices + index_bytes;
+    let raw = words(
+        &reader
+            .mem
+            .read_vec(entries_at, nentries * entry_size as usize)?,
+    );
+    let per_entry = (entry_size / 8) as usize;
+    let key_slot = per_entry - 2; // the hash, if any, comes first
+    let value_array = match values {
+        Some(v) => Some(words(&reader.mem.read_vec(v, nentries * 8)?)),
+        None => None,
+    };
+    Ok(raw
+        .chunks_exact(per_entry)
+        .enumerate()
+        .map(|(i, e)| {
+            let value = match &value_array {
+                Some(vals) => vals[i],
+                None => e[key_slot + 1],
+            };
+            (e[key_slot], value)
+        })
+        .filter(|(k, v)| *k != 0 && *v != 0)
+        .collect())
+}
+
+/// Looks up a string key.
+pub fn get_str(reader: &ObjectReader, dict: u64, key: &str) -> Result<Option<u64>> {
+    for (k, v) in items(reader, dict)? {
+        if reader.text(k).map(|s| s == key).unwrap_or(false) {
+            return Ok(Some(v));
+        }
+    }
+    Ok(None)
+}
+
+/// An attribute from an instance's `__dict__`, wherever the version keeps it.
+pub fn instance_attribute(reader: &ObjectReader, obj: u64, name: &str) -> Result<Option<u64>> {
+    let l = &reader.interp.layout;
+    let v = &reader.interp.version;
+    let ty = reader.type_of(obj)?;
+    if !v.at_least(3, 11) {
+        let offset = reader.mem.read_u64(ty + l.type_.dictoffset)? as i64;
+        if offset <= 0 {
+            return Ok(None);
+        }
+        let dict = reader.ptr(obj + offset as u64)?;
+        return if dict == 0 {
+            Ok(None)
+        } else {
+            get_str(reader, dict, name)
+        };
+    }
+    // 3.11+: a "managed" dict pointer sits just before the object.
+    let slot = reader.ptr(obj.wrapping_sub(24))?;
+    let values = if v.minor == 11 {
+        if slot != 0 {
+            return get_str(reader, slot, name);
+        }
+        reader.ptr(obj.wrapping_sub(32))?
+    } else if v.minor == 12 {
+        if slot & VALUES_TAG == 0 {
+            return if slot == 0 {
+                Ok(None)
+            } else {
+                get_str(reader, slot, name)
+            };
+        }
+        slot + VALUES_TAG
+    } else {
+        if slot != 0 {
+            return get_str(reader, slot, name);
+        }
+        let basic_size = reader.mem.read_u64(ty + l.type_.basicsize)?;
+        obj + basic_size
+    };
+    if values == 0 {
+        return Ok(None);
+    }
+    let keys = reader.ptr(ty + l.type_.heap_cached_keys)?;
+    if keys == 0 {
+        return Ok(None);
+    }
+    for (k, value) in keys_and_values(reader, keys, Some(values + l.dict_keys.values_items))? {
+        if reader.text(k).map(|s| s == name).unwrap_or(false) {
+            return Ok(Some(value));
+        }
+    }
+    Ok(None)
+}
+
+fn too_big(addr: u64) -> Error {
+    Error::BadData(format!("dict at 0x{addr:x} is implausibly large"))
+}
