@@ -16,7 +16,7 @@ pub use version::{FrameFamily, Version};
 const DEBUG_COOKIE: &[u8; 8] = b"xdebugpy";
 
 /// Where the running interpreter keeps the state pysampler starts from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Interpreter {
     pub version: Version,
     pub layout: Layout,
@@ -29,7 +29,7 @@ pub struct Interpreter {
 }
 
 /// How to tell which thread holds the GIL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum GilSource {
     /// A global pointer to the holder's thread state (2.7, 3.6 `_PyThreadState_Current`,
     /// 3.7–3.11 `_PyRuntime.gilstate.tstate_current`).
@@ -40,7 +40,7 @@ pub enum GilSource {
 }
 
 /// Addresses of type objects and singletons, for recognising local values.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 pub struct KnownObjects {
     pub code_type: u64,
     pub long_type: u64,

@@ -3,7 +3,7 @@
 use crate::walk::linetable::LineTableFormat;
 use std::fmt;
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Version {
     pub major: u32,
     pub minor: u32,
