@@ -2,10 +2,18 @@
 
 use clap::{Args, Parser, Subcommand};
 
-const AFTER_HELP: &str = "Examples:
+const DUMP_EXAMPLES: &str = "Examples:
   pysampler dump --pid 1234
   pysampler dump --pid 1234 --locals
   pysampler dump --pid $(pgrep -f 'python main.py') --json";
+
+const RECORD_EXAMPLES: &str = "Examples:
+  pysampler record -o profile.svg --pid 1234
+  pysampler record -o profile.svg -- python main.py
+  pysampler record -o profile.svg --duration 30 -- python main.py
+  pysampler record -f speedscope -o profile.json --pid 1234
+  pysampler record -f raw -o profile.txt -- python main.py
+  pysampler record -s -o profile.svg -- uvicorn app:app --workers 2";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -22,9 +30,69 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Sample a program and write a flame graph, speedscope profile, collapsed stacks or Chrome trace
+    #[command(after_help = RECORD_EXAMPLES)]
+    Record(RecordArgs),
     /// Print every thread's current Python stack, once
-    #[command(after_help = AFTER_HELP)]
+    #[command(after_help = DUMP_EXAMPLES)]
     Dump(DumpArgs),
+}
+
+/// What to sample and how: shared by `record` and `top`.
+#[derive(Debug, Args, Clone)]
+pub struct SamplingArgs {
+    /// Process id of a running Python program (decimal, or hex with 0x)
+    #[arg(short, long, value_parser = parse_pid)]
+    pub pid: Option<i32>,
+    /// Samples per second
+    #[arg(short, long, default_value_t = 100.0, value_parser = parse_rate)]
+    pub rate: f64,
+    /// Also profile child processes (multiprocessing, uvicorn/gunicorn workers)
+    #[arg(short, long)]
+    pub subprocesses: bool,
+    /// Only keep samples of the thread holding the GIL
+    #[arg(short, long)]
+    pub gil: bool,
+    /// Include idle (not running) threads
+    #[arg(short, long)]
+    pub idle: bool,
+    /// Never pause the program (samples may be slightly inconsistent)
+    #[arg(long)]
+    pub nonblocking: bool,
+    /// Show full paths of source files
+    #[arg(long)]
+    pub full_filenames: bool,
+    /// The program to run and profile, after `--`
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    /// Output file [default: PROGRAM-TIMESTAMP.EXT in the current directory]
+    #[arg(short, long)]
+    pub output: Option<std::path::PathBuf>,
+    /// Output format
+    #[arg(short, long, value_enum, default_value = "flamegraph")]
+    pub format: crate::output::render::Format,
+    /// Stop after this many seconds [default: when the program exits or on Ctrl-C]
+    #[arg(short, long, value_parser = parse_duration)]
+    pub duration: Option<f64>,
+    /// Aggregate by function (its first line), not by the current line
+    #[arg(short = 'F', long)]
+    pub function: bool,
+    /// Leave line numbers out of frame names
+    #[arg(long)]
+    pub nolineno: bool,
+    /// Show each thread as the outermost frame
+    #[arg(short, long)]
+    pub threads: bool,
 }
 
 #[derive(Debug, Args)]
@@ -62,6 +130,28 @@ pub fn parse_pid(text: &str) -> Result<i32, String> {
 }
 
 /// `--version`: the version and the CPython versions this build can read.
+/// Samples per second: more than 0 and at most 100,000.
+pub fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 && r <= 100_000.0 => Ok(r),
+        Ok(_) => Err(format!(
+            "rate {text} is out of range: give 1 to 100000 samples per second"
+        )),
+        Err(_) => Err(format!("'{text}' is not a number of samples per second")),
+    }
+}
+
+/// Seconds, more than 0.
+pub fn parse_duration(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(d) if d.is_finite() && d > 0.0 && d <= 1e9 => Ok(d),
+        Ok(_) => Err(format!(
+            "duration {text} must be a positive number of seconds"
+        )),
+        Err(_) => Err(format!("'{text}' is not a number of seconds")),
+    }
+}
+
 fn long_version_text() -> &'static str {
     let text = format!(
         "{}\nsupported CPython versions: {}",

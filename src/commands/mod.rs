@@ -1,6 +1,7 @@
 //! One module per subcommand; each wires the parts together and nothing more.
 
 pub mod dump;
+pub mod record;
 
 use crate::cli::{Cli, Command};
 use crate::error::Result;
@@ -9,5 +10,6 @@ use crate::error::Result;
 pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Dump(args) => dump::run(&args),
+        Command::Record(args) => record::run(&args),
     }
 }

@@ -1,10 +1,13 @@
 //! The operating-system side: which process, its memory, its maps and binaries.
 
 pub mod binary;
+pub mod launch;
 pub mod maps;
 pub mod memory;
 pub mod pause;
 pub mod permissions;
+pub mod signals;
+pub mod snapshot;
 pub mod task_state;
 
 use crate::error::{Error, Result};
@@ -53,9 +56,19 @@ impl ProcessInfo {
             .filter(|a| !a.is_empty())
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
+        // In a chroot or container, the kernel shows the working directory
+        // from our root; file names in the target are relative to its root.
+        let root_link = std::fs::read_link(format!("/proc/{pid}/root")).ok();
         let cwd = std::fs::read_link(format!("/proc/{pid}/cwd"))
             .ok()
-            .map(|p| p.to_string_lossy().into_owned());
+            .map(|cwd| {
+                let inside = root_link
+                    .as_ref()
+                    .filter(|r| r.as_os_str() != "/")
+                    .and_then(|r| cwd.strip_prefix(r).ok())
+                    .map(|rest| std::path::Path::new("/").join(rest));
+                inside.unwrap_or(cwd).to_string_lossy().into_owned()
+            });
         Ok(ProcessInfo {
             pid,
             exe: exe.trim_end_matches(" (deleted)").to_string(),

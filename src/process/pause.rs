@@ -9,6 +9,10 @@ use nix::sys::ptrace;
 use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
+use std::time::{Duration, Instant};
+
+/// Longest wait for one thread to stop before it is let go unsampled.
+const STOP_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// Threads stopped by us; dropping it resumes them.
 pub struct PausedThreads {
@@ -61,18 +65,30 @@ pub fn pause(pid: i32, tids: &[i32]) -> Result<PausedThreads> {
 }
 
 /// Waits until `thread` is in a ptrace stop. Returns the signal to re-inject
-/// (None for our own interrupt stop), or None-of-None if the thread is gone.
+/// (None for our own interrupt stop), or None-of-None if the thread is gone or
+/// did not stop in time (then it is detached, so it is never left stopped).
 fn wait_for_stop(thread: Pid) -> Option<Option<Signal>> {
-    // Bounded: each iteration consumes one wait status of this thread.
-    for _ in 0..64 {
-        match waitpid(thread, Some(WaitPidFlag::__WALL)) {
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    let mut polls = 0u32;
+    loop {
+        match waitpid(thread, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => {}
             Ok(WaitStatus::PtraceEvent(_, _, _)) => return Some(None),
             Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => return Some(None),
             Ok(WaitStatus::Stopped(_, sig)) => return Some(Some(sig)),
             Ok(WaitStatus::Exited(..)) | Ok(WaitStatus::Signaled(..)) => return None,
-            Ok(_) => continue,
-            Err(Errno::EINTR) => continue,
-            Err(_) => return None,
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(_) => break,
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+        // A thread stops within microseconds; spin briefly, then back off.
+        polls += 1;
+        if polls < 64 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(Duration::from_micros(50));
         }
     }
     let _ = ptrace::detach(thread, None);

@@ -27,21 +27,20 @@ pub struct RawFrame {
     pub is_generator: bool,
 }
 
-/// The innermost-first frames starting at `top`, and whether the walk stopped
-/// at `MAX_DEPTH`.
-pub fn walk(reader: &ObjectReader, top: u64) -> Result<(Vec<RawFrame>, bool)> {
+/// Appends the frames starting at `top` to `frames`, innermost first; returns
+/// whether the walk stopped at `MAX_DEPTH`.
+pub fn walk(reader: &ObjectReader, top: u64, frames: &mut Vec<RawFrame>) -> Result<bool> {
     let family = reader.interp.frame_family();
     let f = &reader.interp.layout.frame;
     let fields = [f.previous, f.code, f.lasti, f.instr_ptr, f.owner];
     let block = fields.iter().copied().max().unwrap_or(0) as usize + 8;
     let mut raw = vec![0u8; block];
-    let mut frames = Vec::new();
     let mut seen = HashSet::new();
     let mut addr = top;
     let code_adaptive = reader.interp.layout.code.code_adaptive;
     while addr != 0 {
-        if frames.len() >= MAX_DEPTH {
-            return Ok((frames, true));
+        if seen.len() >= MAX_DEPTH {
+            return Ok(true);
         }
         if !seen.insert(addr) {
             return Err(Error::BadData(format!("frame chain loops at 0x{addr:x}")));
@@ -88,5 +87,5 @@ pub fn walk(reader: &ObjectReader, top: u64) -> Result<(Vec<RawFrame>, bool)> {
         }
         addr = previous;
     }
-    Ok((frames, false))
+    Ok(false)
 }

@@ -15,6 +15,7 @@ use crate::error::Result;
 use crate::interpreter::Interpreter;
 use crate::process::memory::MemorySource;
 use code::CodeCache;
+use frames::RawFrame;
 use locals::Local;
 use objects::ObjectReader;
 use std::sync::Arc;
@@ -50,7 +51,9 @@ pub struct StackReader {
     pub mem: Box<dyn MemorySource + Send>,
     codes: CodeCache,
     names: ThreadNames,
-    tid_offset: Option<Option<usize>>,
+    /// Offset of the tid in glibc's `struct pthread` (≤3.10), once found.
+    tid_offset: Option<usize>,
+    tid_offset_attempts: u32,
 }
 
 impl StackReader {
@@ -61,67 +64,122 @@ impl StackReader {
             codes: CodeCache::default(),
             names: ThreadNames::default(),
             tid_offset: None,
+            tid_offset_attempts: 0,
         }
     }
 
-    /// Reads all threads. `tids` are the process's OS threads (used to map
-    /// `pthread_t` to tids on ≤3.10); `with_locals` also reads local variables.
-    pub fn read(&mut self, tids: &[i32], with_locals: bool) -> Result<Vec<ThreadStack>> {
+    /// The threads of every interpreter, with OS ids, GIL ownership and
+    /// names. `os_tids` lists the process's threads; it is called only when
+    /// the version does not record OS ids and their offset is not known yet.
+    pub fn threads(&mut self, os_tids: impl FnOnce() -> Vec<i32>) -> Result<Vec<ThreadEntry>> {
         let reader = ObjectReader::new(self.mem.as_ref(), &self.interp);
-        let mut stacks = Vec::new();
+        let mut entries = Vec::new();
+        let mut os_tids = Some(os_tids);
         for interp in threads::interpreters(&reader)? {
             let states = threads::thread_states(&reader, interp)?;
             let holder = threads::gil_holder(&reader, interp).unwrap_or(None);
-            if self.tid_offset.is_none() && !states.iter().all(|s| s.native_id.is_some()) {
-                let idents: Vec<u64> = states.iter().map(|s| s.ident).collect();
-                self.tid_offset = Some(native_ids::find_tid_offset(reader.mem, &idents, tids));
+            let need_offset = self.tid_offset.is_none() && self.tid_offset_attempts < 10;
+            if need_offset && !states.iter().all(|s| s.native_id.is_some()) {
+                if let Some(list) = os_tids.take().map(|f| f()).filter(|l| !l.is_empty()) {
+                    let idents: Vec<u64> = states.iter().map(|s| s.ident).collect();
+                    self.tid_offset = native_ids::find_tid_offset(reader.mem, &idents, &list);
+                    self.tid_offset_attempts += 1;
+                }
             }
             self.names.refresh(&reader, interp, &states);
             for state in states {
-                let (raw, truncated) = frames::walk(&reader, state.top_frame)?;
-                let mut stack = ThreadStack {
-                    ident: state.ident,
-                    native_id: state.native_id.or_else(|| {
-                        let offset = self.tid_offset.flatten()?;
-                        native_ids::tid_at(reader.mem, state.ident, offset)
-                    }),
-                    name: self.names.get(state.ident),
+                let tid = state.native_id.or_else(|| {
+                    let offset = self.tid_offset?;
+                    native_ids::tid_at(reader.mem, state.ident, offset)
+                });
+                // Before `threading` is imported, the main thread has no
+                // registered name; Python will call it MainThread.
+                let is_main = tid == Some(reader.mem.pid());
+                let name = self
+                    .names
+                    .get(state.ident)
+                    .or_else(|| is_main.then(|| "MainThread".to_string()));
+                entries.push(ThreadEntry {
+                    state,
+                    tid,
                     owns_gil: holder == Some(state.addr),
-                    frames: Vec::with_capacity(raw.len()),
-                    truncated,
-                    unreadable_frames: 0,
-                };
-                let format = self.interp.version.line_table_format();
-                for frame in raw {
-                    let code = match self.codes.get(&reader, frame.code) {
-                        Ok(c) => c,
-                        Err(_) => {
-                            stack.unreadable_frames += 1;
-                            continue;
-                        }
-                    };
-                    // 3.11+: a frame whose first instructions have not run yet
-                    // is incomplete and not shown, as CPython itself does.
-                    if !frame.is_generator
-                        && frame.offset >= 0
-                        && (frame.offset as u64) < code.first_traceable as u64
-                    {
+                    name,
+                });
+            }
+        }
+        Ok(entries)
+    }
+
+    /// The frames of one thread as found in memory (the part of a sample
+    /// that must be read while the thread is paused). Returns whether the
+    /// stack was cut at `frames::MAX_DEPTH`.
+    pub fn raw_frames(&self, thread: &ThreadEntry, out: &mut Vec<RawFrame>) -> Result<bool> {
+        let reader = ObjectReader::new(self.mem.as_ref(), &self.interp);
+        frames::walk(&reader, thread.state.top_frame, out)
+    }
+
+    /// The code and line of a raw frame; `None` for a frame CPython itself
+    /// does not show (3.11+ frames whose first instructions have not run).
+    pub fn resolve(&mut self, frame: &RawFrame) -> Result<Option<(Arc<code::CodeInfo>, u32)>> {
+        let reader = ObjectReader::new(self.mem.as_ref(), &self.interp);
+        let code = self.codes.get(&reader, frame.code)?;
+        if !frame.is_generator
+            && frame.offset >= 0
+            && (frame.offset as u64) < code.first_traceable as u64
+        {
+            return Ok(None);
+        }
+        let line = code.line(self.interp.version.line_table_format(), frame.offset);
+        Ok(Some((code, line)))
+    }
+
+    /// Reads every thread's whole stack (what `dump` shows). `os_tids` as in
+    /// `threads`; `with_locals` also reads local variables.
+    pub fn read(&mut self, os_tids: &[i32], with_locals: bool) -> Result<Vec<ThreadStack>> {
+        let entries = self.threads(|| os_tids.to_vec())?;
+        let mut stacks = Vec::with_capacity(entries.len());
+        let mut raw = Vec::new();
+        for entry in entries {
+            raw.clear();
+            let truncated = self.raw_frames(&entry, &mut raw)?;
+            let mut stack = ThreadStack {
+                ident: entry.state.ident,
+                native_id: entry.tid,
+                name: entry.name.clone(),
+                owns_gil: entry.owns_gil,
+                frames: Vec::with_capacity(raw.len()),
+                truncated,
+                unreadable_frames: 0,
+            };
+            for frame in &raw {
+                let (code, line) = match self.resolve(frame) {
+                    Ok(Some(found)) => found,
+                    Ok(None) => continue,
+                    Err(_) => {
+                        stack.unreadable_frames += 1;
                         continue;
                     }
-                    let locals = if with_locals {
-                        locals::read_locals(&reader, frame.addr, frame.code).unwrap_or_default()
-                    } else {
-                        Vec::new()
-                    };
-                    stack.frames.push(Frame {
-                        line: code.line(format, frame.offset),
-                        code,
-                        locals,
-                    });
-                }
-                stacks.push(stack);
+                };
+                let locals = if with_locals {
+                    let reader = ObjectReader::new(self.mem.as_ref(), &self.interp);
+                    locals::read_locals(&reader, frame.addr, frame.code).unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
+                stack.frames.push(Frame { code, line, locals });
             }
+            stacks.push(stack);
         }
         Ok(stacks)
     }
+}
+
+/// A thread found in the interpreter, before its frames are read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadEntry {
+    pub state: threads::ThreadState,
+    /// OS thread id, when known.
+    pub tid: Option<i32>,
+    pub owns_gil: bool,
+    pub name: Option<String>,
 }

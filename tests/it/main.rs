@@ -2,8 +2,10 @@
 
 mod bad_input;
 mod dump;
+mod formats;
 mod offsets;
 mod pythons;
+mod snapshot;
 mod target;
 
 macro_rules! dump_tests {

@@ -1,0 +1,9 @@
+//! Aggregating samples: interned frames, the stack tree, counts and timeline.
+
+pub mod frames;
+pub mod profile;
+pub mod stack_tree;
+
+pub use frames::{FrameId, FrameInfo, FrameTable};
+pub use profile::{ProcessSummary, Profile, RecordingInfo, Run, ThreadIndex, ThreadInfo};
+pub use stack_tree::{NodeId, StackTree, ROOT};

@@ -1,0 +1,230 @@
+//! `pysampler record`: sample until the program exits, the duration ends or
+//! Ctrl-C, then write the profile once.
+
+use crate::aggregate::{Profile, RecordingInfo, ThreadIndex, ThreadInfo};
+use crate::cli::RecordArgs;
+use crate::error::Result;
+use crate::output::outfile::{self, OutputFile};
+use crate::output::render::{self, RenderOptions};
+use crate::process::signals::StopRequest;
+use crate::sampling::session::Session;
+use crate::sampling::Event;
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant, SystemTime};
+
+/// How often the live status line is redrawn.
+const STATUS_EVERY: Duration = Duration::from_millis(250);
+/// How long a launched program gets to exit after recording stopped.
+const CHILD_GRACE: Duration = Duration::from_secs(5);
+
+pub fn run(args: &RecordArgs) -> Result<i32> {
+    let command = if args.sampling.command.is_empty() {
+        args.sampling
+            .pid
+            .and_then(|pid| crate::process::ProcessInfo::open(pid).ok())
+            .map(|p| p.cmdline)
+            .unwrap_or_default()
+    } else {
+        args.sampling.command.clone()
+    };
+    let path = args.output.clone().unwrap_or_else(|| {
+        outfile::default_name(&outfile::program_name(&command), args.format.extension())
+    });
+    let output = OutputFile::prepare(&path)?;
+    let stop = StopRequest::install();
+    let started_unix = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    let mut session = Session::start(&args.sampling)?;
+    let interval = Duration::from_secs_f64(1.0 / args.sampling.rate);
+    let mut recorder = Recorder::new(
+        args.format.needs_timeline(),
+        interval,
+        session.is_launched(),
+    );
+    let duration = args.duration.map(Duration::from_secs_f64);
+    let status_line = std::io::stderr().is_terminal();
+    let mut last_status = Instant::now();
+    loop {
+        match session.events.recv_timeout(Duration::from_millis(50)) {
+            Ok(event) => recorder.handle(event),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        }
+        while let Ok(event) = session.events.try_recv() {
+            recorder.handle(event);
+        }
+        session.poll();
+        let elapsed = session.start.elapsed();
+        if stop.requested() || duration.is_some_and(|d| elapsed >= d) || session.finished() {
+            break;
+        }
+        if status_line && last_status.elapsed() >= STATUS_EVERY {
+            last_status = Instant::now();
+            eprint!("\r\x1b[K{}", recorder.status(elapsed));
+        }
+    }
+    let elapsed = session.start.elapsed();
+    let frames = session.frames.clone();
+    let events = session.events.clone();
+    let child_status = session.stop(CHILD_GRACE);
+    while let Ok(event) = events.try_recv() {
+        recorder.handle(event);
+    }
+    if status_line {
+        eprint!("\r\x1b[K");
+    }
+    let mut profile = std::mem::take(&mut recorder.profile);
+    profile.frames = frames.lock().clone();
+    profile.info = RecordingInfo {
+        command: if command.is_empty() {
+            format!("pid {}", session_root(&args.sampling))
+        } else {
+            command.join(" ")
+        },
+        rate_hz: args.sampling.rate,
+        start_unix: started_unix,
+        duration: elapsed,
+        samples: recorder.ticks,
+        late_samples: recorder.late,
+        errors: recorder.errors,
+    };
+    let opts = RenderOptions {
+        function: args.function,
+        nolineno: args.nolineno,
+        threads: args.threads,
+        processes: args.sampling.subprocesses,
+        full_filenames: args.sampling.full_filenames,
+    };
+    let written = output.write(|out| render::write(args.format, &profile, &opts, out))?;
+    summarize(&profile, &recorder, &written);
+    Ok(child_status
+        .map(crate::process::launch::exit_code)
+        .unwrap_or(0))
+}
+
+fn session_root(args: &crate::cli::SamplingArgs) -> i32 {
+    args.pid.unwrap_or(0)
+}
+
+fn summarize(profile: &Profile, recorder: &Recorder, path: &std::path::Path) {
+    let info = &profile.info;
+    let late = if info.samples > 0 {
+        100.0 * info.late_samples as f64 / info.samples as f64
+    } else {
+        0.0
+    };
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "pysampler: {} samples in {:.1} s ({:.1}% late, {} errors) from {} process(es); wrote {}",
+        info.samples,
+        info.duration.as_secs_f64(),
+        late,
+        info.errors,
+        profile.processes.len(),
+        path.display()
+    );
+    if info.samples == 0 {
+        let _ = writeln!(err, "pysampler: no samples were taken (the program ended before its interpreter could be read, or no thread was active; --idle includes idle threads)");
+    }
+    for reason in &recorder.endings {
+        let _ = writeln!(err, "pysampler: {reason}");
+    }
+    if let Some(message) = &recorder.last_error {
+        let _ = writeln!(err, "pysampler: last error: {message}");
+    }
+}
+
+/// A thread as samples name it: (pid, Python ident, OS tid).
+type ThreadKey = (i32, u64, Option<i32>);
+
+/// The aggregator: turns events into the profile.
+struct Recorder {
+    profile: Profile,
+    interval: Duration,
+    /// Thread index in the profile, and the name it was registered with.
+    threads: HashMap<ThreadKey, (ThreadIndex, Option<std::sync::Arc<str>>)>,
+    ticks: u64,
+    late: u64,
+    errors: u64,
+    last_error: Option<String>,
+    endings: Vec<String>,
+    launched: bool,
+}
+
+impl Recorder {
+    fn new(keep_timeline: bool, interval: Duration, launched: bool) -> Recorder {
+        Recorder {
+            profile: Profile::new(keep_timeline),
+            interval,
+            threads: HashMap::new(),
+            ticks: 0,
+            late: 0,
+            errors: 0,
+            last_error: None,
+            endings: Vec::new(),
+            launched,
+        }
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Started(summary) => self.profile.processes.push(summary),
+            Event::Sample {
+                pid,
+                at,
+                late,
+                threads,
+            } => {
+                self.ticks += 1;
+                self.late += u64::from(late);
+                for t in threads {
+                    let key = (pid, t.ident, t.tid);
+                    let index = match self.threads.get(&key) {
+                        Some((index, name)) if *name == t.name => *index,
+                        _ => {
+                            let info = ThreadInfo {
+                                pid,
+                                tid: t.tid,
+                                ident: t.ident,
+                                name: t.name.as_deref().map(str::to_string),
+                            };
+                            let index = self.profile.thread_index(&info);
+                            self.threads.insert(key, (index, t.name.clone()));
+                            index
+                        }
+                    };
+                    self.profile.add(index, &t.frames, at, self.interval);
+                }
+            }
+            Event::Error { message, .. } => {
+                self.errors += 1;
+                self.last_error = Some(message);
+            }
+            Event::Ended { pid, reason } => {
+                // A launched program ending is the normal end of a recording.
+                let expected =
+                    reason == "recording stopped" || (self.launched && reason == "process exited");
+                if !expected {
+                    self.endings.push(format!("process {pid}: {reason}"));
+                }
+            }
+        }
+    }
+
+    fn status(&self, elapsed: Duration) -> String {
+        let secs = elapsed.as_secs_f64();
+        let rate = if secs > 0.0 {
+            self.ticks as f64 / secs
+        } else {
+            0.0
+        };
+        format!(
+            "pysampler: {:.1} s, {} samples, {:.0} Hz, {} errors",
+            secs, self.ticks, rate, self.errors
+        )
+    }
+}

@@ -1,0 +1,240 @@
+//! The per-process sampler: each tick, find the Python threads, pause them
+//! (unless non-blocking), copy their frame chains, resume, and only then
+//! resolve names through caches.
+
+use crate::aggregate::{FrameId, FrameInfo, FrameTable, ProcessSummary};
+use crate::error::{Error, Result};
+use crate::interpreter::Interpreter;
+use crate::process::memory::LiveMemory;
+use crate::process::{pause, ProcessInfo};
+use crate::sampling::schedule::Schedule;
+use crate::sampling::{Event, SamplerConfig, ThreadSample};
+use crate::walk::frames::RawFrame;
+use crate::walk::{StackReader, ThreadEntry};
+use crossbeam_channel::Sender;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Errors in a row after which a process is considered unreadable.
+const MAX_CONSECUTIVE_ERRORS: u32 = 1000;
+
+/// Samples one process.
+pub struct Sampler {
+    pub process: ProcessInfo,
+    reader: StackReader,
+    frames: Arc<Mutex<FrameTable>>,
+    /// (code address, instruction offset) → frame id: the hot path's cache.
+    frame_ids: HashMap<(u64, i64), FrameId>,
+    /// Open `/proc/PID/task/TID/stat` files, read with one pread per thread.
+    stat_files: HashMap<i32, File>,
+    raw: Vec<RawFrame>,
+    names: HashMap<u64, Arc<str>>,
+}
+
+impl Sampler {
+    /// Attaches to `pid`: finds its interpreter (no pausing yet).
+    pub fn attach(pid: i32, frames: Arc<Mutex<FrameTable>>) -> Result<Sampler> {
+        let process = ProcessInfo::open(pid)?;
+        let mem = LiveMemory::new(pid).with_proc_mem_fallback();
+        let interp = Interpreter::locate(&process, &mem)?;
+        let reader = StackReader::new(interp, Box::new(mem));
+        Ok(Sampler {
+            process,
+            reader,
+            frames,
+            frame_ids: HashMap::new(),
+            stat_files: HashMap::new(),
+            raw: Vec::new(),
+            names: HashMap::new(),
+        })
+    }
+
+    /// Whether the interpreter is initialised far enough to have threads.
+    pub fn ready(&mut self) -> bool {
+        self.reader
+            .threads(Vec::new)
+            .map(|t| !t.is_empty())
+            .unwrap_or(false)
+    }
+
+    pub fn summary(&self) -> ProcessSummary {
+        ProcessSummary {
+            pid: self.process.pid,
+            command_line: self.process.command_line(),
+            cwd: self.process.cwd.clone(),
+            python_version: self.reader.interp.version.to_string(),
+        }
+    }
+
+    /// Takes one sample of every thread that passes the filters.
+    pub fn sample(&mut self, config: &SamplerConfig) -> Result<Vec<ThreadSample>> {
+        let pid = self.process.pid;
+        let entries = self
+            .reader
+            .threads(|| pause::thread_ids(pid).unwrap_or_default())?;
+        // Activity first: a paused thread never looks like it is running.
+        let active: Vec<bool> = entries.iter().map(|e| self.is_running(e.tid)).collect();
+        let keep: Vec<bool> = entries
+            .iter()
+            .zip(&active)
+            .map(|(e, a)| (config.include_idle || *a) && (!config.gil_only || e.owns_gil))
+            .collect();
+        let mut stacks: Vec<(usize, usize, usize, bool)> = Vec::new();
+        self.raw.clear();
+        {
+            let tids: Vec<i32> = entries
+                .iter()
+                .zip(&keep)
+                .filter(|(_, k)| **k)
+                .filter_map(|(e, _)| e.tid)
+                .collect();
+            let _paused = if config.blocking && !tids.is_empty() {
+                Some(pause::pause(pid, &tids)?)
+            } else {
+                None
+            };
+            for (i, entry) in entries.iter().enumerate() {
+                if !keep[i] {
+                    continue;
+                }
+                let start = self.raw.len();
+                let truncated = self.reader.raw_frames(entry, &mut self.raw)?;
+                stacks.push((i, start, self.raw.len(), truncated));
+            }
+        } // threads resume here
+        let mut out = Vec::with_capacity(stacks.len());
+        for (i, start, end, truncated) in stacks {
+            let entry = &entries[i];
+            let mut frames = Vec::with_capacity(end - start);
+            for r in start..end {
+                let raw = self.raw[r];
+                if let Some(id) = self.frame_id(&raw)? {
+                    frames.push(id);
+                }
+            }
+            out.push(ThreadSample {
+                tid: entry.tid,
+                ident: entry.state.ident,
+                name: self.name_of(entry),
+                active: active[i],
+                owns_gil: entry.owns_gil,
+                frames,
+                truncated,
+            });
+        }
+        Ok(out)
+    }
+
+    fn frame_id(&mut self, raw: &RawFrame) -> Result<Option<FrameId>> {
+        if let Some(id) = self.frame_ids.get(&(raw.code, raw.offset)) {
+            return Ok(Some(*id));
+        }
+        let Some((code, line)) = self.reader.resolve(raw)? else {
+            return Ok(None);
+        };
+        let info = FrameInfo {
+            name: code.name.as_str().into(),
+            filename: code.filename.as_str().into(),
+            line,
+            first_line: code.first_line,
+        };
+        let id = self.frames.lock().intern(info);
+        if self.frame_ids.len() > 1_000_000 {
+            self.frame_ids.clear();
+        }
+        self.frame_ids.insert((raw.code, raw.offset), id);
+        Ok(Some(id))
+    }
+
+    fn name_of(&mut self, entry: &ThreadEntry) -> Option<Arc<str>> {
+        let name = entry.name.as_deref()?;
+        let cached = self.names.get(&entry.state.ident);
+        if let Some(n) = cached.filter(|n| &***n == name) {
+            return Some(n.clone());
+        }
+        let n: Arc<str> = name.into();
+        self.names.insert(entry.state.ident, n.clone());
+        Some(n)
+    }
+
+    /// Whether the OS thread is running or runnable, by one pread of its stat file.
+    fn is_running(&mut self, tid: Option<i32>) -> bool {
+        let Some(tid) = tid else { return true };
+        let pid = self.process.pid;
+        let file = match self.stat_files.get(&tid) {
+            Some(f) => f,
+            None => match File::open(format!("/proc/{pid}/task/{tid}/stat")) {
+                Ok(f) => self.stat_files.entry(tid).or_insert(f),
+                Err(_) => return false,
+            },
+        };
+        let mut buf = [0u8; 512];
+        let n = match file.read_at(&mut buf, 0) {
+            Ok(n) => n,
+            Err(_) => {
+                self.stat_files.remove(&tid);
+                return false;
+            }
+        };
+        let text = String::from_utf8_lossy(&buf[..n]);
+        crate::process::process_state(&text) == Some('R')
+    }
+}
+
+/// Samples until `stop` is set or the process ends, sending events to `tx`.
+pub fn run(
+    mut sampler: Sampler,
+    config: SamplerConfig,
+    start: Instant,
+    tx: Sender<Event>,
+    stop: Arc<AtomicBool>,
+) {
+    let pid = sampler.process.pid;
+    let _ = tx.send(Event::Started(sampler.summary()));
+    let mut schedule = Schedule::new(start, config.interval);
+    let mut errors_in_row = 0u32;
+    let reason = loop {
+        let tick = schedule.wait();
+        if stop.load(Ordering::Relaxed) {
+            break "recording stopped".to_string();
+        }
+        match sampler.sample(&config) {
+            Ok(threads) => {
+                errors_in_row = 0;
+                let event = Event::Sample {
+                    pid,
+                    at: tick.due,
+                    late: tick.late,
+                    threads,
+                };
+                if tx.send(event).is_err() {
+                    break "aggregator gone".into();
+                }
+            }
+            Err(e) => {
+                if e.is_process_gone() || !crate::process::is_alive(pid) {
+                    break "process exited".into();
+                }
+                errors_in_row += 1;
+                if errors_in_row >= MAX_CONSECUTIVE_ERRORS {
+                    break format!(
+                        "gave up after {MAX_CONSECUTIVE_ERRORS} failed samples in a row: {e}"
+                    );
+                }
+                if let Error::PermissionDenied { .. } = e {
+                    break e.to_string();
+                }
+                let _ = tx.send(Event::Error {
+                    pid,
+                    message: e.to_string(),
+                });
+            }
+        }
+    };
+    let _ = tx.send(Event::Ended { pid, reason });
+}
