@@ -7,6 +7,19 @@ const DUMP_EXAMPLES: &str = "Examples:
   pysampler dump --pid 1234 --locals
   pysampler dump --pid $(pgrep -f 'python main.py') --json";
 
+const TOP_EXAMPLES: &str = "Examples:
+  pysampler top --pid 1234
+  pysampler top --pid $(pgrep -f 'python main.py')
+  pysampler top -- python main.py
+
+Keys: 1-4 sort by a column, r reverses, t cycles threads, c toggles cumulative,
+arrows/PgUp/PgDn scroll, q or Ctrl-C quits.";
+
+const COMPLETIONS_EXAMPLES: &str = "Examples:
+  pysampler completions bash > /etc/bash_completion.d/pysampler
+  pysampler completions zsh > ~/.zfunc/_pysampler
+  pysampler completions fish > ~/.config/fish/completions/pysampler.fish";
+
 const RECORD_EXAMPLES: &str = "Examples:
   pysampler record -o profile.svg --pid 1234
   pysampler record -o profile.svg -- python main.py
@@ -33,9 +46,31 @@ pub enum Command {
     /// Sample a program and write a flame graph, speedscope profile, collapsed stacks or Chrome trace
     #[command(after_help = RECORD_EXAMPLES)]
     Record(RecordArgs),
+    /// Watch a live, top-like view of the functions using the most time
+    #[command(after_help = TOP_EXAMPLES)]
+    Top(TopArgs),
     /// Print every thread's current Python stack, once
     #[command(after_help = DUMP_EXAMPLES)]
     Dump(DumpArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    /// Seconds between screen refreshes
+    #[arg(long, default_value_t = 1.0, value_parser = parse_duration)]
+    pub delay: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// What to sample and how: shared by `record` and `top`.

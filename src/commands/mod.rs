@@ -1,7 +1,9 @@
 //! One module per subcommand; each wires the parts together and nothing more.
 
+pub mod completions;
 pub mod dump;
 pub mod record;
+pub mod top;
 
 use crate::cli::{Cli, Command};
 use crate::error::Result;
@@ -11,5 +13,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Dump(args) => dump::run(&args),
         Command::Record(args) => record::run(&args),
+        Command::Top(args) => top::run(&args),
+        Command::Completions(args) => completions::run(&args),
     }
 }
