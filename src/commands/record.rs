@@ -38,6 +38,12 @@ pub fn run(args: &RecordArgs) -> Result<i32> {
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
     let mut session = Session::start(&args.sampling)?;
+    eprintln!(
+        "pysampler: recording {} at {} Hz into {}; Ctrl-C to stop",
+        describe_target(&session, &args.sampling),
+        args.sampling.rate,
+        output.path().display()
+    );
     let interval = Duration::from_secs_f64(1.0 / args.sampling.rate);
     let mut recorder = Recorder::new(
         args.format.needs_timeline(),
@@ -103,6 +109,20 @@ pub fn run(args: &RecordArgs) -> Result<i32> {
     Ok(child_status
         .map(crate::process::launch::exit_code)
         .unwrap_or(0))
+}
+
+fn describe_target(session: &Session, args: &crate::cli::SamplingArgs) -> String {
+    let what = if session.is_launched() {
+        "program"
+    } else {
+        "process"
+    };
+    let children = if args.subprocesses {
+        " and its subprocesses"
+    } else {
+        ""
+    };
+    format!("{what} {}{children}", session.root)
 }
 
 fn session_root(args: &crate::cli::SamplingArgs) -> i32 {

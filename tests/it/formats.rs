@@ -182,7 +182,7 @@ fn golden_files() {
 }
 
 /// "a;b;c 42" → (["a", "b", "c"], 42), refusing anything loose.
-fn parse_folded_line(line: &str) -> (Vec<&str>, u64) {
+pub fn parse_folded_line(line: &str) -> (Vec<&str>, u64) {
     let (stack, count) = line
         .rsplit_once(' ')
         .unwrap_or_else(|| panic!("no count: {line:?}"));
@@ -260,7 +260,7 @@ fn expected_titles(p: &Profile, opts: &RenderOptions) -> BTreeMap<String, usize>
 }
 
 /// The texts of <title> elements of the frame <g>s, and the SVG's texts.
-fn svg_titles_and_texts(svg: &str) -> (BTreeMap<String, usize>, Vec<String>) {
+pub fn svg_titles_and_texts(svg: &str) -> (BTreeMap<String, usize>, Vec<String>) {
     let mut reader = quick_xml::Reader::from_str(svg);
     let (mut path, mut titles, mut texts) = (Vec::<String>::new(), BTreeMap::new(), Vec::new());
     loop {
@@ -333,7 +333,7 @@ fn flamegraph_is_xml_with_one_g_per_frame() {
 }
 
 /// node_modules with ajv and speedscope, installed on first use.
-fn node_modules() -> PathBuf {
+pub fn node_modules() -> PathBuf {
     let cache = std::env::var_os("PYSAMPLER_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -385,7 +385,7 @@ fn node_modules() -> PathBuf {
 }
 
 /// Runs tests/formats/<script> on `files`; Ok(stdout) or Err(stdout + stderr).
-fn node<P: AsRef<std::ffi::OsStr>>(
+pub fn node<P: AsRef<std::ffi::OsStr>>(
     script: &str,
     files: &[P],
     node_path: Option<&Path>,

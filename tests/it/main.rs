@@ -5,6 +5,7 @@ mod dump;
 mod formats;
 mod offsets;
 mod pythons;
+mod record;
 mod snapshot;
 mod target;
 

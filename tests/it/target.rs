@@ -98,6 +98,29 @@ impl Drop for Target {
     }
 }
 
+/// The command line that runs fixture `script` under `python` (through
+/// chroot for interpreters in the sid root).
+pub fn python_command(python: &Python, script: &str, args: &[&str]) -> Vec<String> {
+    let mut argv: Vec<String> = match &python.root {
+        None => vec![
+            python.exe.display().to_string(),
+            fixtures_dir().join(script).display().to_string(),
+        ],
+        Some(root) => {
+            let inside = PathBuf::from(format!("/tmp/pysampler-it-{}", std::process::id()));
+            copy_fixtures(&root.join(inside.strip_prefix("/").unwrap()));
+            vec![
+                "chroot".into(),
+                root.display().to_string(),
+                python.exe.display().to_string(),
+                inside.join(script).display().to_string(),
+            ]
+        }
+    };
+    argv.extend(args.iter().map(|a| a.to_string()));
+    argv
+}
+
 fn copy_fixtures(to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(fixtures_dir()).unwrap() {

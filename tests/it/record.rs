@@ -1,0 +1,373 @@
+//! `pysampler record` on real programs: proportions, every format read back
+//! by its reader, exit status, signals, subprocesses, bad input.
+
+use crate::formats::{node, node_modules, parse_folded_line, svg_titles_and_texts};
+use crate::pythons;
+use crate::target::{python_command, Target, PYSAMPLER};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn out_dir(test: &str) -> PathBuf {
+    let dir = pythons::scratch_dir().join("record").join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `pysampler record ARGS -- COMMAND` to completion.
+fn record(args: &[&str], command: &[String]) -> Output {
+    let out = Command::new(PYSAMPLER)
+        .arg("record")
+        .args(args)
+        .arg("--")
+        .args(command)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run pysampler record");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    out
+}
+
+/// Collapsed stacks of a raw profile.
+fn read_raw(path: &Path) -> Vec<(Vec<String>, u64)> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .map(|l| {
+            let (frames, count) = parse_folded_line(l);
+            (frames.iter().map(|f| f.to_string()).collect(), count)
+        })
+        .collect()
+}
+
+/// Samples whose innermost frame is `function`.
+fn own_samples(stacks: &[(Vec<String>, u64)], function: &str) -> u64 {
+    let prefix = format!("{function} (");
+    stacks
+        .iter()
+        .filter(|(frames, _)| frames.last().is_some_and(|f| f.starts_with(&prefix)))
+        .map(|(_, c)| c)
+        .sum()
+}
+
+/// Samples that have `function` anywhere in the stack.
+fn total_samples_in(stacks: &[(Vec<String>, u64)], function: &str) -> u64 {
+    let prefix = format!("{function} (");
+    stacks
+        .iter()
+        .filter(|(frames, _)| frames.iter().any(|f| f.starts_with(&prefix)))
+        .map(|(_, c)| c)
+        .sum()
+}
+
+fn check_proportions(label: &str) {
+    let py = pythons::find(label);
+    let dir = out_dir(&format!("proportions-{label}"));
+    let out_file = dir.join("profile.txt");
+    let out = record(
+        &["-f", "raw", "-r", "250", "-o", out_file.to_str().unwrap()],
+        &python_command(&py, "proportions.py", &["2.5"]),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stacks = read_raw(&out_file);
+    let three = total_samples_in(&stacks, "three_quarters");
+    let one = total_samples_in(&stacks, "one_quarter");
+    let share = three as f64 / (three + one) as f64;
+    // 2.5 s at 250 Hz is ~600 samples; a loaded machine delivers fewer.
+    assert!(
+        three + one >= 150,
+        "{label}: only {} samples in the two functions",
+        three + one
+    );
+    assert!(
+        (share - 0.75).abs() < 0.05,
+        "{label}: three_quarters has {:.1}% (want 75%)",
+        share * 100.0
+    );
+    // The leaf is the shared `work` loop, called from both.
+    let leaf = own_samples(&stacks, "work");
+    assert!(
+        leaf * 10 >= (three + one) * 8,
+        "{label}: work is the leaf in {leaf} of {}",
+        three + one
+    );
+}
+
+#[test]
+fn proportions_on_python_3_9() {
+    check_proportions("3.9");
+}
+
+#[test]
+fn proportions_on_python_3_12() {
+    check_proportions("3.12");
+}
+
+#[test]
+fn proportions_on_python_3_14_in_sid_root() {
+    check_proportions("3.14");
+}
+
+/// Every format from one real run, each read back by what reads it.
+#[test]
+fn every_format_from_a_real_run_is_valid() {
+    let py = pythons::find("3.12");
+    let dir = out_dir("formats");
+    let modules = node_modules();
+    for (format, file) in [
+        ("flamegraph", "p.svg"),
+        ("speedscope", "p.speedscope.json"),
+        ("raw", "p.txt"),
+        ("chrometrace", "p.trace.json"),
+    ] {
+        let path = dir.join(file);
+        let out = record(
+            &["-f", format, "-r", "200", "-o", path.to_str().unwrap()],
+            &python_command(&py, "proportions.py", &["1.5"]),
+        );
+        assert!(
+            out.status.success(),
+            "{format}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("wrote {}", path.display())),
+            "{stderr}"
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        match format {
+            "flamegraph" => {
+                let (titles, texts) = svg_titles_and_texts(&text);
+                assert!(
+                    titles
+                        .keys()
+                        .any(|t| t.starts_with("three_quarters (fixtures/proportions.py:")),
+                    "{titles:?}"
+                );
+                assert!(texts
+                    .iter()
+                    .any(|t| t.starts_with("pysampler: ") && t.contains("proportions.py")));
+            }
+            "speedscope" => {
+                node("validate_speedscope.cjs", &[&path], Some(&modules)).unwrap();
+                let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+                let frames = doc["shared"]["frames"].as_array().unwrap();
+                assert!(frames.iter().any(|f| f["name"] == "three_quarters"));
+                assert!(doc["profiles"][0]["name"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("MainThread ("));
+            }
+            "raw" => {
+                let stacks = read_raw(&path);
+                assert!(total_samples_in(&stacks, "one_quarter") > 0);
+            }
+            _ => {
+                node("check_chrometrace.cjs", &[&path], None).unwrap();
+                let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+                let events = doc["traceEvents"].as_array().unwrap();
+                assert!(
+                    events
+                        .iter()
+                        .any(|e| e["name"] == "three_quarters" && e["ph"] == "X"),
+                    "{text}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn exit_status_is_passed_through() {
+    let py = pythons::find("3.11");
+    let dir = out_dir("exit-status");
+    let path = dir.join("p.txt");
+    let out = record(
+        &["-f", "raw", "-o", path.to_str().unwrap()],
+        &python_command(&py, "exit_status.py", &["3"]),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        path.exists(),
+        "the profile is written even when the program fails"
+    );
+}
+
+/// A recorder attached to `target`, with the handshake line read.
+fn attach(target: &Target, extra: &[&str], out: &Path) -> Child {
+    let pid = target.pid().to_string();
+    let mut child = Command::new(PYSAMPLER)
+        .args([
+            "record",
+            "--pid",
+            &pid,
+            "-f",
+            "raw",
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .args(extra)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("pysampler: recording process"), "{line}");
+    child
+}
+
+fn state_of(pid: i32) -> char {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    stat[stat.rfind(')').unwrap() + 2..].chars().next().unwrap()
+}
+
+fn wait_with_timeout(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pysampler did not exit within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// SIGINT and SIGTERM in attach mode: output written once, target running, not stopped.
+#[test]
+fn signals_stop_recording_and_leave_the_target_running() {
+    let py = pythons::find("3.12");
+    let target = Target::start(&py, "dump_target.py", &[]);
+    for (name, signal) in [("sigint", libc::SIGINT), ("sigterm", libc::SIGTERM)] {
+        let dir = out_dir(&format!("signal-{name}"));
+        let path = dir.join("p.txt");
+        // A high rate, so the signal very likely arrives while threads are paused.
+        let mut rec = attach(&target, &["-r", "2000"], &path);
+        // Wait until samples accumulate (the target is traced during each).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::read_to_string(format!("/proc/{}/status", target.pid()))
+            .map(|s| s.contains("TracerPid:\t0"))
+            .unwrap_or(true)
+            && Instant::now() < deadline
+        {
+            std::thread::yield_now();
+        }
+        unsafe { libc::kill(rec.id() as i32, signal) };
+        let status = wait_with_timeout(&mut rec, Duration::from_secs(5));
+        assert!(status.success(), "{name}: {status}");
+        let stacks = read_raw(&path);
+        assert!(own_samples(&stacks, "spin") > 0, "{name}: {stacks:?}");
+        assert_ne!(state_of(target.pid()), 't', "{name}: target left stopped");
+        assert_ne!(state_of(target.pid()), 'T', "{name}: target left stopped");
+        let status_text =
+            std::fs::read_to_string(format!("/proc/{}/status", target.pid())).unwrap();
+        assert!(
+            status_text.contains("TracerPid:\t0"),
+            "{name}: still traced"
+        );
+    }
+}
+
+/// `--subprocesses` on a multiprocessing pool: the parent and both workers
+/// are roots of the profile, and the workers' function shows up.
+#[test]
+fn subprocesses_of_a_multiprocessing_pool() {
+    let py = pythons::find("3.12");
+    let dir = out_dir("pool");
+    let path = dir.join("p.txt");
+    let out = record(
+        &["-s", "-f", "raw", "-r", "200", "-o", path.to_str().unwrap()],
+        &python_command(&py, "pool.py", &[]),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stacks = read_raw(&path);
+    let mut worker_roots: Vec<&str> = stacks
+        .iter()
+        .filter(|(frames, _)| frames.iter().any(|f| f.starts_with("work_item (")))
+        .map(|(frames, _)| frames[0].as_str())
+        .collect();
+    worker_roots.sort();
+    worker_roots.dedup();
+    assert!(
+        worker_roots.iter().all(|r| r.starts_with("process ")),
+        "{worker_roots:?}"
+    );
+    assert_eq!(
+        worker_roots.len(),
+        2,
+        "both workers appear: {worker_roots:?}"
+    );
+}
+
+/// Bad input: a clear error before sampling starts, non-zero exit.
+#[test]
+fn bad_record_input() {
+    let py = pythons::find("3.12");
+    let script = python_command(&py, "exit_status.py", &["0"]);
+    let fails = |args: &[&str], command: &[String], expect: &str| {
+        let out = record(args, command);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(err.contains(expect), "{args:?}: {err}");
+        assert!(
+            !err.contains("recording"),
+            "{args:?} started recording: {err}"
+        );
+    };
+    fails(&["-f", "pdf"], &script, "invalid value 'pdf'");
+    fails(&["-o", "/nonexistent-dir/p.svg"], &script, "does not exist");
+    fails(&["-r", "0"], &script, "out of range");
+    fails(&["--rate=-5"], &script, "out of range");
+    fails(&["-r", "1e9"], &script, "out of range");
+    fails(&["-d", "0"], &script, "positive number of seconds");
+    fails(&["--pid", "1"], &script, "not both");
+    fails(&[], &[], "nothing to profile");
+    fails(
+        &["-o", "/tmp/x.svg"],
+        &["no-such-command-xyz".to_string()],
+        "command not found: no-such-command-xyz",
+    );
+}
+
+/// A launched program that never starts Python: a clear message after a
+/// bounded wait, and the program is not left running.
+#[test]
+fn a_program_that_is_not_python() {
+    let dir = out_dir("not-python");
+    // A unique sleep duration names the child for pgrep.
+    let marker = format!("sleep 60.{}", std::process::id());
+    let start = Instant::now();
+    let out = record(
+        &["-o", dir.join("p.svg").to_str().unwrap()],
+        &marker.split(' ').map(String::from).collect::<Vec<_>>(),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("did not start a Python interpreter"), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(30));
+    let still = Command::new("pgrep")
+        .args(["-f", &marker])
+        .output()
+        .unwrap();
+    assert!(still.stdout.is_empty(), "the child was left running");
+}
