@@ -7,7 +7,7 @@ ifeq ($(DEMO_PYTHON),)
 DEMO_PYTHON := python3
 endif
 
-.PHONY: all build demo test lint offsets offsets-check sid-root clean
+.PHONY: all build demo test lint offsets offsets-check sid-root web-venv clean
 
 all: build
 
@@ -19,7 +19,7 @@ demo: build
 	@bash scripts/demo.sh "$(DEMO_PYTHON)" "$(BIN)"
 
 ## test: formatting, lints, unit and integration tests on every interpreter
-test: sid-root lint
+test: sid-root web-venv lint
 	$(CARGO) test --release -- --test-threads=2
 
 lint:
@@ -35,6 +35,10 @@ offsets-check: sid-root
 
 sid-root:
 	@bash scripts/sid-root.sh
+
+## web-venv: FastAPI + uvicorn for the web service tests (cached outside the repo)
+web-venv:
+	@bash scripts/web-venv.sh
 
 clean:
 	$(CARGO) clean

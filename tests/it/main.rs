@@ -8,6 +8,7 @@ mod pythons;
 mod record;
 mod snapshot;
 mod target;
+mod web;
 
 macro_rules! dump_tests {
     ($($name:ident => $label:expr),* $(,)?) => {
