@@ -196,13 +196,15 @@ impl Session {
     }
 
     /// Stops the samplers (each detaches from its process) and, for a
-    /// launched program, waits for it; returns its exit status.
+    /// launched program still running (the duration ended, or Ctrl-C), asks
+    /// it to stop with SIGINT, as a terminal's Ctrl-C would; returns its exit status.
     pub fn stop(mut self, wait_for_child: Duration) -> Option<ExitStatus> {
         self.stop.store(true, Ordering::SeqCst);
         for (_, handle) in self.samplers.drain() {
             let _ = handle.join();
         }
-        if self.child.is_some() && self.child_status.is_none() {
+        if self.child.is_some() && !self.child_exited() {
+            unsafe { libc::kill(self.root, libc::SIGINT) };
             let deadline = Instant::now() + wait_for_child;
             while !self.child_exited() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));
