@@ -15,6 +15,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// How often the live status line is redrawn.
 const STATUS_EVERY: Duration = Duration::from_millis(250);
+/// How often the session looks for ended and new processes.
+const POLL_EVERY: Duration = Duration::from_millis(20);
 /// How long a launched program gets to exit after recording stopped.
 const CHILD_GRACE: Duration = Duration::from_secs(5);
 
@@ -53,6 +55,7 @@ pub fn run(args: &RecordArgs) -> Result<i32> {
     let duration = args.duration.map(Duration::from_secs_f64);
     let status_line = std::io::stderr().is_terminal();
     let mut last_status = Instant::now();
+    let mut last_poll = Instant::now();
     loop {
         match session.events.recv_timeout(Duration::from_millis(50)) {
             Ok(event) => recorder.handle(event),
@@ -62,10 +65,17 @@ pub fn run(args: &RecordArgs) -> Result<i32> {
         while let Ok(event) = session.events.try_recv() {
             recorder.handle(event);
         }
-        session.poll();
         let elapsed = session.start.elapsed();
-        if stop.requested() || duration.is_some_and(|d| elapsed >= d) || session.finished() {
+        if stop.requested() || duration.is_some_and(|d| elapsed >= d) {
             break;
+        }
+        // Process bookkeeping reads /proc: a few times a second, not per sample.
+        if last_poll.elapsed() >= POLL_EVERY {
+            last_poll = Instant::now();
+            session.poll();
+            if session.finished() {
+                break;
+            }
         }
         if status_line && last_status.elapsed() >= STATUS_EVERY {
             last_status = Instant::now();

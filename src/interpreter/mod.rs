@@ -240,10 +240,7 @@ fn read_debug_offsets(
             detail: "_PyRuntime does not start with the _Py_DebugOffsets cookie".into(),
         });
     }
-    let word = |at: u64| {
-        let at = at as usize;
-        u64::from_le_bytes(raw[at..at + 8].try_into().unwrap_or([0; 8]))
-    };
+    let word = |at: u64| crate::process::memory::word_at(&raw, at);
     let version = Version::from_hex(word(8));
     let overrides = layout
         .debug_offsets

@@ -9,6 +9,16 @@ use std::fs::File;
 use std::io::IoSliceMut;
 use std::os::unix::fs::FileExt;
 
+/// The little-endian word at byte `at` of `data`, or 0 when `data` is too
+/// short: bytes copied from the target are parsed without trusting offsets.
+pub fn word_at(data: &[u8], at: u64) -> u64 {
+    usize::try_from(at)
+        .ok()
+        .and_then(|at| data.get(at..at.checked_add(8)?))
+        .map(|b| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+        .unwrap_or(0)
+}
+
 /// Where the walker gets bytes from.
 pub trait MemorySource {
     /// Fills `buf` with the bytes at `addr`, or fails without partial data.
@@ -16,6 +26,20 @@ pub trait MemorySource {
 
     /// Pid of the process the memory belongs to, for messages.
     fn pid(&self) -> i32;
+
+    /// Fills several buffers at once, in order; returns how many of them,
+    /// from the first, were read completely (a failed one ends the batch).
+    /// Live processes do this in one syscall.
+    fn read_many(&self, requests: &mut [(u64, &mut [u8])]) -> usize {
+        let mut done = 0;
+        for (addr, buf) in requests.iter_mut() {
+            if self.read(*addr, buf).is_err() {
+                break;
+            }
+            done += 1;
+        }
+        done
+    }
 
     fn read_u64(&self, addr: u64) -> Result<u64> {
         let mut b = [0u8; 8];
@@ -113,5 +137,35 @@ impl MemorySource for LiveMemory {
 
     fn pid(&self) -> i32 {
         self.pid
+    }
+
+    fn read_many(&self, requests: &mut [(u64, &mut [u8])]) -> usize {
+        let mut done = 0;
+        // The kernel takes at most IOV_MAX (1024) segments per call.
+        for chunk in requests.chunks_mut(1024) {
+            let remote: Vec<RemoteIoVec> = chunk
+                .iter()
+                .map(|(addr, buf)| RemoteIoVec {
+                    base: *addr as usize,
+                    len: buf.len(),
+                })
+                .collect();
+            let mut local: Vec<IoSliceMut> = chunk
+                .iter_mut()
+                .map(|(_, buf)| IoSliceMut::new(buf))
+                .collect();
+            let Ok(mut n) = process_vm_readv(Pid::from_raw(self.pid), &mut local, &remote) else {
+                return done;
+            };
+            // A partial transfer stops at the first segment that failed.
+            for r in &remote {
+                if n < r.len {
+                    return done;
+                }
+                n -= r.len;
+                done += 1;
+            }
+        }
+        done
     }
 }

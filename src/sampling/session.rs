@@ -221,6 +221,9 @@ impl Session {
         if self.child_status.is_some() {
             return true;
         }
+        if self.child.is_none() {
+            return false;
+        }
         let traced = self
             .samplers
             .get(&self.root)

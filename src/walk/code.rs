@@ -93,12 +93,12 @@ pub fn read_code(reader: &ObjectReader, code: u64) -> Result<CodeInfo> {
     let end = fields.iter().copied().max().unwrap_or(0) + 8;
     let header = reader.mem.read_vec(code, end as usize)?;
     // A field the version lacks has offset 0 and reads as 0.
-    let u64_at = |at: u64| -> u64 {
+    let u64_at = |at: u64| {
         if at == 0 {
-            return 0;
+            0
+        } else {
+            crate::process::memory::word_at(&header, at)
         }
-        let at = at as usize;
-        u64::from_le_bytes(header[at..at + 8].try_into().unwrap_or([0; 8]))
     };
     let i32_at = |at: u64| u64_at(at) as u32;
     let has_qualname = reader.interp.version.at_least(3, 11);

@@ -4,6 +4,7 @@
 //! an instance keeps its attributes.
 
 use crate::error::{Error, Result};
+use crate::process::memory::word_at;
 use crate::walk::objects::{words, ObjectReader};
 
 /// Largest dict read, in entries.
@@ -49,17 +50,12 @@ fn keys_and_values(
 ) -> Result<Vec<(u64, u64)>> {
     let k = &reader.interp.layout.dict_keys;
     let header = reader.mem.read_vec(keys, k.indices as usize)?;
-    let word = |at: u64| {
-        u64::from_le_bytes(
-            header[at as usize..at as usize + 8]
-                .try_into()
-                .unwrap_or([0; 8]),
-        )
-    };
+    let word = |at: u64| word_at(&header, at);
     let nentries = word(k.nentries) as usize;
     let (index_bytes, entry_size) = if reader.interp.version.at_least(3, 11) {
-        let log2_index_bytes = header[k.log2_index_bytes as usize] as u32;
-        let kind = header[k.kind as usize];
+        let byte = |at: u64| header.get(at as usize).copied().unwrap_or(u8::MAX);
+        let log2_index_bytes = byte(k.log2_index_bytes) as u32;
+        let kind = byte(k.kind);
         if log2_index_bytes > 40 {
             return Err(too_big(keys));
         }

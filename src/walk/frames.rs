@@ -1,10 +1,21 @@
 //! Following a thread's frame chain. One walker for every version: the
 //! `FrameFamily` says how a frame points to its code and instruction.
+//!
+//! Reading is where a profiler's cost goes, so the walker reads in bulk:
+//! - 3.11+: frames live in the thread's data-stack chunks. The current chunk,
+//!   up to the innermost frame, is copied in one read and frames are parsed
+//!   locally; older chunks are copied whole when the chain reaches them.
+//! - ≤3.10: frames are separate heap objects. The addresses of the previous
+//!   walk of the same thread are fetched in one batched read (they rarely
+//!   change between samples); frames that were not among them are read one
+//!   by one. Every byte used is read during this walk, so nothing is stale.
 
 use crate::error::{Error, Result};
 use crate::interpreter::FrameFamily;
+use crate::process::memory::word_at;
 use crate::walk::objects::ObjectReader;
-use std::collections::HashSet;
+use crate::walk::threads::ThreadState;
+use std::collections::{HashMap, HashSet};
 
 /// Frames read per thread before the stack is reported as truncated.
 pub const MAX_DEPTH: usize = 10_000;
@@ -13,6 +24,15 @@ pub const MAX_DEPTH: usize = 10_000;
 /// interpreter-internal entry/shim frame, not Python code (3.12+).
 const FIRST_INTERNAL_OWNER: u8 = 3;
 const OWNED_BY_GENERATOR: u8 = 1;
+/// `_PyStackChunk`: previous (0), size (8), top (16), data (24); the same in 3.11–3.15.
+const CHUNK_PREVIOUS: u64 = 0;
+const CHUNK_SIZE: usize = 8;
+/// Largest data-stack chunk copied (chunks are 16 KiB unless a frame needs more).
+const MAX_CHUNK_BYTES: u64 = 4 << 20;
+/// Chunks followed back per walk.
+const MAX_CHUNKS: usize = 4096;
+/// Largest frame header read (the fields used are in the first ~80 bytes).
+const MAX_BLOCK: usize = 256;
 
 /// One frame as found in memory, before names are resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,36 +47,91 @@ pub struct RawFrame {
     pub is_generator: bool,
 }
 
-/// Appends the frames starting at `top` to `frames`, innermost first; returns
-/// whether the walk stopped at `MAX_DEPTH`.
-pub fn walk(reader: &ObjectReader, top: u64, frames: &mut Vec<RawFrame>) -> Result<bool> {
-    let family = reader.interp.frame_family();
-    let f = &reader.interp.layout.frame;
-    let fields = [f.previous, f.code, f.lasti, f.instr_ptr, f.owner];
-    let block = fields.iter().copied().max().unwrap_or(0) as usize + 8;
-    let mut raw = vec![0u8; block];
-    let mut seen = HashSet::new();
-    let mut addr = top;
-    let code_adaptive = reader.interp.layout.code.code_adaptive;
-    while addr != 0 {
-        if seen.len() >= MAX_DEPTH {
-            return Ok(true);
+/// A copy of target memory made during one walk.
+struct Window {
+    start: u64,
+    data: Vec<u8>,
+}
+
+impl Window {
+    fn get(&self, addr: u64, len: usize) -> Option<&[u8]> {
+        let from = addr.checked_sub(self.start)? as usize;
+        self.data.get(from..from.checked_add(len)?)
+    }
+}
+
+/// Walks frame chains, reusing its buffers from one walk to the next.
+#[derive(Default)]
+pub struct FrameWalker {
+    seen: HashSet<u64>,
+    /// Data-stack chunks copied in this walk (3.11+).
+    chunks: Vec<Window>,
+    /// Buffers of earlier walks' chunks, reused so walks do not allocate.
+    spare: Vec<Vec<u8>>,
+    next_chunk: u64,
+    /// Frames prefetched in this walk, by address (≤3.10).
+    prefetched: HashMap<u64, Vec<u8>>,
+    /// The frame addresses of each thread's previous walk (≤3.10).
+    last_chains: HashMap<u64, Vec<u64>>,
+    /// Direct reads made by the last walk (for tests and benchmarks).
+    pub direct_reads: usize,
+}
+
+impl FrameWalker {
+    /// Appends `thread`'s frames to `out`, innermost first; returns whether
+    /// the walk stopped at `MAX_DEPTH`.
+    pub fn walk(
+        &mut self,
+        reader: &ObjectReader,
+        thread: &ThreadState,
+        out: &mut Vec<RawFrame>,
+    ) -> Result<bool> {
+        let family = reader.interp.frame_family();
+        let f = &reader.interp.layout.frame;
+        let fields = [f.previous, f.code, f.lasti, f.instr_ptr, f.owner];
+        let block = fields.iter().copied().max().unwrap_or(0) as usize + 8;
+        if block > MAX_BLOCK {
+            return Err(Error::BadData(format!("frame layout needs {block} bytes")));
         }
-        if !seen.insert(addr) {
-            return Err(Error::BadData(format!("frame chain loops at 0x{addr:x}")));
+        self.seen.clear();
+        self.direct_reads = 0;
+        let modern = family != FrameFamily::FrameObjects;
+        if modern {
+            self.copy_current_chunk(reader, thread, block);
+        } else {
+            self.prefetch_last_chain(reader, thread.addr, block);
         }
-        reader.mem.read(addr, &mut raw)?;
-        let word = |at: u64| {
-            u64::from_le_bytes(
-                raw[at as usize..at as usize + 8]
-                    .try_into()
-                    .unwrap_or([0; 8]),
-            )
-        };
-        let previous = word(f.previous);
-        let code = word(f.code) & family.tag_mask();
-        match family {
-            FrameFamily::FrameObjects => {
+        let code_adaptive = reader.interp.layout.code.code_adaptive;
+        let mut chain = Vec::new();
+        let mut raw = [0u8; MAX_BLOCK];
+        let mut addr = thread.top_frame;
+        let mut truncated = false;
+        while addr != 0 {
+            if self.seen.len() >= MAX_DEPTH {
+                truncated = true;
+                break;
+            }
+            if !self.seen.insert(addr) {
+                return Err(Error::BadData(format!("frame chain loops at 0x{addr:x}")));
+            }
+            self.fetch(reader, addr, &mut raw[..block], modern)?;
+            let word = |at: u64| word_at(&raw, at);
+            let previous = word(f.previous);
+            let code = word(f.code) & family.tag_mask();
+            if modern {
+                let owner = raw.get(f.owner as usize).copied().unwrap_or(u8::MAX);
+                if owner < FIRST_INTERNAL_OWNER && code != 0 {
+                    let offset =
+                        word(f.instr_ptr).wrapping_sub(code.wrapping_add(code_adaptive)) as i64;
+                    out.push(RawFrame {
+                        addr,
+                        code,
+                        offset,
+                        is_generator: owner == OWNED_BY_GENERATOR,
+                    });
+                }
+            } else {
+                chain.push(addr);
                 let lasti = word(f.lasti) as i32 as i64;
                 // 3.10 counts instructions (2 bytes each); older versions count bytes.
                 let offset = if reader.interp.version.minor == 10 && lasti >= 0 {
@@ -64,28 +139,122 @@ pub fn walk(reader: &ObjectReader, top: u64, frames: &mut Vec<RawFrame>) -> Resu
                 } else {
                     lasti
                 };
-                frames.push(RawFrame {
+                out.push(RawFrame {
                     addr,
                     code,
                     offset,
                     is_generator: false,
                 });
             }
-            _ => {
-                let owner = raw[f.owner as usize];
-                if owner < FIRST_INTERNAL_OWNER && code != 0 {
-                    let instr = word(f.instr_ptr);
-                    let offset = instr.wrapping_sub(code + code_adaptive) as i64;
-                    frames.push(RawFrame {
-                        addr,
-                        code,
-                        offset,
-                        is_generator: owner == OWNED_BY_GENERATOR,
-                    });
-                }
+            addr = previous;
+        }
+        if !modern {
+            self.last_chains.insert(thread.addr, chain);
+            if self.last_chains.len() > 4 * super::threads::MAX_THREADS {
+                self.last_chains.clear();
             }
         }
-        addr = previous;
+        Ok(truncated)
     }
-    Ok(false)
+
+    /// Forgets per-thread history (threads that ended).
+    pub fn retain_threads(&mut self, live: impl Fn(u64) -> bool) {
+        self.last_chains.retain(|t, _| live(*t));
+    }
+
+    /// Copies the current data-stack chunk up to the innermost frame.
+    fn copy_current_chunk(&mut self, reader: &ObjectReader, thread: &ThreadState, block: usize) {
+        self.spare.extend(self.chunks.drain(..).map(|w| w.data));
+        self.next_chunk = 0;
+        let chunk = thread.datastack_chunk;
+        let top = thread.top_frame;
+        if chunk == 0 || top < chunk || top - chunk > MAX_CHUNK_BYTES {
+            return; // the innermost frame is elsewhere (a generator, the C stack)
+        }
+        let len = (top - chunk) as usize + block;
+        self.copy_chunk(reader, chunk, len);
+    }
+
+    fn copy_chunk(&mut self, reader: &ObjectReader, chunk: u64, len: usize) -> bool {
+        let mut data = self.spare.pop().unwrap_or_default();
+        data.clear();
+        data.resize(len, 0);
+        if reader.mem.read(chunk, &mut data).is_err() {
+            self.spare.push(data);
+            return false;
+        }
+        self.next_chunk = word_at(&data, CHUNK_PREVIOUS);
+        self.chunks.push(Window { start: chunk, data });
+        true
+    }
+
+    /// Copies the next older chunk, if there is one. Returns false when the
+    /// chain of chunks is exhausted.
+    fn copy_older_chunk(&mut self, reader: &ObjectReader) -> bool {
+        let chunk = self.next_chunk;
+        if chunk == 0 || self.chunks.len() >= MAX_CHUNKS {
+            return false;
+        }
+        self.next_chunk = 0;
+        let Ok(size) = reader.mem.read_u64(chunk + CHUNK_SIZE as u64) else {
+            return false;
+        };
+        if size == 0 || size > MAX_CHUNK_BYTES {
+            return false;
+        }
+        self.copy_chunk(reader, chunk, size as usize)
+    }
+
+    /// Reads the previous walk's frames of this thread in one batch.
+    fn prefetch_last_chain(&mut self, reader: &ObjectReader, thread: u64, block: usize) {
+        let mut buffers: Vec<Vec<u8>> = self.prefetched.drain().map(|(_, b)| b).collect();
+        let Some(chain) = self.last_chains.get(&thread) else {
+            return;
+        };
+        let mut requests: Vec<(u64, Vec<u8>)> = chain
+            .iter()
+            .map(|addr| {
+                let mut b = buffers.pop().unwrap_or_default();
+                b.resize(block, 0);
+                (*addr, b)
+            })
+            .collect();
+        let mut slices: Vec<(u64, &mut [u8])> = requests
+            .iter_mut()
+            .map(|(a, b)| (*a, b.as_mut_slice()))
+            .collect();
+        let done = reader.mem.read_many(&mut slices);
+        self.prefetched.extend(requests.into_iter().take(done));
+    }
+
+    /// The first `raw.len()` bytes of the frame at `addr`, from this walk's
+    /// copies when they hold it, else read now.
+    fn fetch(
+        &mut self,
+        reader: &ObjectReader,
+        addr: u64,
+        raw: &mut [u8],
+        modern: bool,
+    ) -> Result<()> {
+        let len = raw.len();
+        if modern {
+            loop {
+                if let Some(bytes) = self.chunks.iter().find_map(|w| w.get(addr, len)) {
+                    raw.copy_from_slice(bytes);
+                    return Ok(());
+                }
+                // Frames in older chunks are reached in order, so the next
+                // older chunk is the one to copy; others (generators, C stack
+                // entry frames) are read directly.
+                if !self.copy_older_chunk(reader) {
+                    break;
+                }
+            }
+        } else if let Some(bytes) = self.prefetched.get(&addr) {
+            raw.copy_from_slice(&bytes[..len]);
+            return Ok(());
+        }
+        self.direct_reads += 1;
+        reader.mem.read(addr, raw)
+    }
 }

@@ -51,6 +51,7 @@ pub struct StackReader {
     pub mem: Box<dyn MemorySource + Send>,
     codes: CodeCache,
     names: ThreadNames,
+    walker: frames::FrameWalker,
     /// Offset of the tid in glibc's `struct pthread` (≤3.10), once found.
     tid_offset: Option<usize>,
     tid_offset_attempts: u32,
@@ -63,6 +64,7 @@ impl StackReader {
             mem,
             codes: CodeCache::default(),
             names: ThreadNames::default(),
+            walker: frames::FrameWalker::default(),
             tid_offset: None,
             tid_offset_attempts: 0,
         }
@@ -76,8 +78,8 @@ impl StackReader {
         let mut entries = Vec::new();
         let mut os_tids = Some(os_tids);
         for interp in threads::interpreters(&reader)? {
-            let states = threads::thread_states(&reader, interp)?;
-            let holder = threads::gil_holder(&reader, interp).unwrap_or(None);
+            let states = threads::thread_states(&reader, &interp)?;
+            let holder = threads::gil_holder(&reader, &interp).unwrap_or(None);
             let need_offset = self.tid_offset.is_none() && self.tid_offset_attempts < 10;
             if need_offset && !states.iter().all(|s| s.native_id.is_some()) {
                 if let Some(list) = os_tids.take().map(|f| f()).filter(|l| !l.is_empty()) {
@@ -86,7 +88,7 @@ impl StackReader {
                     self.tid_offset_attempts += 1;
                 }
             }
-            self.names.refresh(&reader, interp, &states);
+            self.names.refresh(&reader, interp.addr, &states);
             for state in states {
                 let tid = state.native_id.or_else(|| {
                     let offset = self.tid_offset?;
@@ -113,9 +115,9 @@ impl StackReader {
     /// The frames of one thread as found in memory (the part of a sample
     /// that must be read while the thread is paused). Returns whether the
     /// stack was cut at `frames::MAX_DEPTH`.
-    pub fn raw_frames(&self, thread: &ThreadEntry, out: &mut Vec<RawFrame>) -> Result<bool> {
+    pub fn raw_frames(&mut self, thread: &ThreadEntry, out: &mut Vec<RawFrame>) -> Result<bool> {
         let reader = ObjectReader::new(self.mem.as_ref(), &self.interp);
-        frames::walk(&reader, thread.state.top_frame, out)
+        self.walker.walk(&reader, &thread.state, out)
     }
 
     /// The code and line of a raw frame; `None` for a frame CPython itself

@@ -59,13 +59,7 @@ impl<'a> ObjectReader<'a> {
         let mut header = [0u8; 128];
         let header_len = (l.compact_size as usize + 8).min(header.len());
         self.mem.read(obj, &mut header[..header_len])?;
-        let word = |at: u64| -> u64 {
-            let at = at as usize;
-            header
-                .get(at..at + 8)
-                .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
-                .unwrap_or(0)
-        };
+        let word = |at: u64| crate::process::memory::word_at(&header, at);
         let length = word(l.length) as i64;
         let state = word(l.state) as u32;
         let kind = ((state >> 2) & 7) as usize;

@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::interpreter::{FrameFamily, GilSource};
+use crate::process::memory::word_at;
 use crate::walk::objects::ObjectReader;
 
 /// Most interpreters (subinterpreters) followed.
@@ -20,18 +21,50 @@ pub struct ThreadState {
     pub native_id: Option<i32>,
     /// Innermost frame, before filtering (0 when the thread runs no Python code).
     pub top_frame: u64,
+    /// Current data-stack chunk (3.11+), where most frames live.
+    pub datastack_chunk: u64,
 }
 
-/// All interpreter states, first one first.
-pub fn interpreters(reader: &ObjectReader) -> Result<Vec<u64>> {
-    let mut found = Vec::new();
-    let mut interp = reader.ptr(reader.interp.interp_head_ptr)?;
-    while interp != 0 {
-        if found.contains(&interp) || found.len() >= MAX_INTERPRETERS {
+/// One `PyInterpreterState`: where its threads start and, on 3.12+, its GIL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InterpreterState {
+    pub addr: u64,
+    pub tstate_head: u64,
+    /// `interp->ceval.gil` (3.12+), else 0.
+    pub gil: u64,
+}
+
+/// All interpreter states, first one first. Each costs one batched read.
+pub fn interpreters(reader: &ObjectReader) -> Result<Vec<InterpreterState>> {
+    let l = &reader.interp.layout.interpreter;
+    let mut found: Vec<InterpreterState> = Vec::new();
+    let mut addr = reader.ptr(reader.interp.interp_head_ptr)?;
+    while addr != 0 {
+        if found.iter().any(|i| i.addr == addr) || found.len() >= MAX_INTERPRETERS {
             break;
         }
-        found.push(interp);
-        interp = reader.ptr(interp + reader.interp.layout.interpreter.next)?;
+        let (mut next, mut head, mut gil) = ([0u8; 8], [0u8; 8], [0u8; 8]);
+        let wants_gil = l.ceval_gil != 0;
+        let mut requests = [
+            (addr + l.next, &mut next[..]),
+            (addr + l.tstate_head, &mut head[..]),
+            (addr + l.ceval_gil, &mut gil[..]),
+        ];
+        let wanted = if wants_gil { 3 } else { 2 };
+        if reader.mem.read_many(&mut requests[..wanted]) < wanted {
+            return Err(Error::Memory {
+                pid: reader.mem.pid(),
+                addr,
+                len: 8,
+                source: std::io::Error::from_raw_os_error(libc::EFAULT),
+            });
+        }
+        found.push(InterpreterState {
+            addr,
+            tstate_head: u64::from_le_bytes(head),
+            gil: u64::from_le_bytes(gil),
+        });
+        addr = u64::from_le_bytes(next);
     }
     if found.is_empty() {
         return Err(Error::NotReady {
@@ -43,7 +76,7 @@ pub fn interpreters(reader: &ObjectReader) -> Result<Vec<u64>> {
 }
 
 /// Every thread state of `interp`, in the interpreter's order (newest first).
-pub fn thread_states(reader: &ObjectReader, interp: u64) -> Result<Vec<ThreadState>> {
+pub fn thread_states(reader: &ObjectReader, interp: &InterpreterState) -> Result<Vec<ThreadState>> {
     let layout = &reader.interp.layout;
     let t = &layout.thread;
     let family = reader.interp.frame_family();
@@ -55,23 +88,18 @@ pub fn thread_states(reader: &ObjectReader, interp: u64) -> Result<Vec<ThreadSta
         t.current_frame,
         t.thread_id,
         t.native_thread_id,
+        t.datastack_chunk,
     ];
     let block = fields.iter().copied().max().unwrap_or(0) as usize + 8;
     let mut threads: Vec<ThreadState> = Vec::new();
-    let mut addr = reader.ptr(interp + layout.interpreter.tstate_head)?;
+    let mut addr = interp.tstate_head;
     let mut raw = vec![0u8; block];
     while addr != 0 && threads.len() < MAX_THREADS {
         if threads.iter().any(|t| t.addr == addr) {
             break; // a cycle in hostile memory
         }
         reader.mem.read(addr, &mut raw)?;
-        let word = |at: u64| {
-            u64::from_le_bytes(
-                raw[at as usize..at as usize + 8]
-                    .try_into()
-                    .unwrap_or([0; 8]),
-            )
-        };
+        let word = |at: u64| word_at(&raw, at);
         let top_frame = match family {
             FrameFamily::FrameObjects => word(t.frame),
             FrameFamily::InterpreterFramesViaCFrame => match word(t.cframe) {
@@ -89,10 +117,15 @@ pub fn thread_states(reader: &ObjectReader, interp: u64) -> Result<Vec<ThreadSta
         };
         threads.push(ThreadState {
             addr,
-            interp,
+            interp: interp.addr,
             ident: word(t.thread_id),
             native_id,
             top_frame,
+            datastack_chunk: if t.datastack_chunk != 0 {
+                word(t.datastack_chunk)
+            } else {
+                0
+            },
         });
         addr = word(t.next);
     }
@@ -100,20 +133,23 @@ pub fn thread_states(reader: &ObjectReader, interp: u64) -> Result<Vec<ThreadSta
 }
 
 /// The thread state that holds the GIL, if one does.
-pub fn gil_holder(reader: &ObjectReader, interp: u64) -> Result<Option<u64>> {
-    let layout = &reader.interp.layout;
+pub fn gil_holder(reader: &ObjectReader, interp: &InterpreterState) -> Result<Option<u64>> {
+    let g = &reader.interp.layout.gil;
     match reader.interp.gil {
         GilSource::CurrentThreadPointer(addr) => Ok(Some(reader.ptr(addr)?).filter(|p| *p != 0)),
         GilSource::InterpreterGil => {
-            let gil = reader.ptr(interp + layout.interpreter.ceval_gil)?;
-            if gil == 0 {
+            if interp.gil == 0 {
                 return Ok(None);
             }
-            let locked = reader.mem.read_u32(gil + layout.gil.locked)?;
-            if locked == 0 {
+            let (mut locked, mut holder) = ([0u8; 4], [0u8; 8]);
+            let mut requests = [
+                (interp.gil + g.locked, &mut locked[..]),
+                (interp.gil + g.last_holder, &mut holder[..]),
+            ];
+            if reader.mem.read_many(&mut requests) < 2 || u32::from_le_bytes(locked) == 0 {
                 return Ok(None);
             }
-            Ok(Some(reader.ptr(gil + layout.gil.last_holder)?).filter(|p| *p != 0))
+            Ok(Some(u64::from_le_bytes(holder)).filter(|p| *p != 0))
         }
         GilSource::Unknown => Ok(None),
     }
