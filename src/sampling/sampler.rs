@@ -23,13 +23,29 @@ use std::time::Instant;
 /// Errors in a row after which a process is considered unreadable.
 const MAX_CONSECUTIVE_ERRORS: u32 = 1000;
 
+/// Code objects remembered per process before the cache starts over.
+const MAX_CACHED_CODES: usize = 100_000;
+
+/// What the sampler knows about one code address.
+#[derive(Default)]
+struct CodeEntry {
+    fingerprint: u64,
+    /// Instruction offset → frame id (None: a frame CPython does not show).
+    ids: HashMap<i64, Option<FrameId>>,
+}
+
 /// Samples one process.
 pub struct Sampler {
     pub process: ProcessInfo,
     reader: StackReader,
     frames: Arc<Mutex<FrameTable>>,
-    /// (code address, instruction offset) → frame id: the hot path's cache.
-    frame_ids: HashMap<(u64, i64), FrameId>,
+    /// Code address → what was resolved for it: the hot path's cache, keyed
+    /// further by instruction offset, valid while the code object's
+    /// fingerprint is unchanged.
+    codes: HashMap<u64, CodeEntry>,
+    /// Distinct code addresses of this sample and their fingerprints.
+    sample_codes: Vec<u64>,
+    sample_fingerprints: Vec<u64>,
     /// Open `/proc/PID/task/TID/stat` files, read with one pread per thread.
     stat_files: HashMap<i32, File>,
     raw: Vec<RawFrame>,
@@ -47,7 +63,9 @@ impl Sampler {
             process,
             reader,
             frames,
-            frame_ids: HashMap::new(),
+            codes: HashMap::new(),
+            sample_codes: Vec::new(),
+            sample_fingerprints: Vec::new(),
             stat_files: HashMap::new(),
             raw: Vec::new(),
             names: HashMap::new(),
@@ -106,6 +124,15 @@ impl Sampler {
                 let truncated = self.reader.raw_frames(entry, &mut self.raw)?;
                 stacks.push((i, start, self.raw.len(), truncated));
             }
+            // Which code objects run, fingerprinted while they cannot be freed.
+            self.sample_codes.clear();
+            for raw in &self.raw {
+                if !self.sample_codes.contains(&raw.code) {
+                    self.sample_codes.push(raw.code);
+                }
+            }
+            self.reader
+                .fingerprints(&self.sample_codes, &mut self.sample_fingerprints);
         } // threads resume here
         let mut out = Vec::with_capacity(stacks.len());
         for (i, start, end, truncated) in stacks {
@@ -131,10 +158,26 @@ impl Sampler {
     }
 
     fn frame_id(&mut self, raw: &RawFrame) -> Result<Option<FrameId>> {
-        if let Some(id) = self.frame_ids.get(&(raw.code, raw.offset)) {
-            return Ok(Some(*id));
+        let at = self.sample_codes.iter().position(|c| *c == raw.code);
+        let fingerprint = at.map(|i| self.sample_fingerprints[i]).unwrap_or(0);
+        if let Some(entry) = self
+            .codes
+            .get(&raw.code)
+            .filter(|e| e.fingerprint == fingerprint)
+        {
+            if let Some(id) = entry.ids.get(&raw.offset) {
+                return Ok(*id);
+            }
         }
-        let Some((code, line)) = self.reader.resolve(raw)? else {
+        let resolved = self.reader.resolve_checked(raw, Some(fingerprint))?;
+        let entry = self.codes.entry(raw.code).or_default();
+        if entry.fingerprint != fingerprint {
+            // Another code object now lives at this address.
+            entry.fingerprint = fingerprint;
+            entry.ids.clear();
+        }
+        let Some((code, line)) = resolved else {
+            entry.ids.insert(raw.offset, None);
             return Ok(None);
         };
         let info = FrameInfo {
@@ -144,10 +187,14 @@ impl Sampler {
             first_line: code.first_line,
         };
         let id = self.frames.lock().intern(info);
-        if self.frame_ids.len() > 1_000_000 {
-            self.frame_ids.clear();
+        if self.codes.len() > MAX_CACHED_CODES {
+            self.codes.clear();
         }
-        self.frame_ids.insert((raw.code, raw.offset), id);
+        self.codes
+            .entry(raw.code)
+            .or_default()
+            .ids
+            .insert(raw.offset, Some(id));
         Ok(Some(id))
     }
 

@@ -26,6 +26,8 @@ pub struct CodeInfo {
     pub arg_count: u32,
     /// Flags word (`CO_VARARGS`, `CO_VARKEYWORDS`).
     pub flags: u32,
+    /// Hash of the fields that identify this code object (see `fingerprint`).
+    pub fingerprint: u64,
 }
 
 impl CodeInfo {
@@ -51,10 +53,45 @@ pub struct CodeCache {
 }
 
 impl CodeCache {
+    /// The code object at `code`, from the cache when present. Use it only
+    /// where the object cannot have been replaced since it was cached (a
+    /// one-shot dump); samplers use `get_checked`.
     pub fn get(&mut self, reader: &ObjectReader, code: u64) -> Result<Arc<CodeInfo>> {
         if let Some(info) = self.entries.get(&code) {
             return Ok(info.clone());
         }
+        self.insert(reader, code)
+    }
+
+    /// The code object at `code` whose identifying fields hash to
+    /// `fingerprint` (read while the frame was paused). A cached entry with
+    /// another fingerprint belonged to a freed code object whose address was
+    /// reused: it is read again. If the object changed again since the
+    /// fingerprint was taken, that is an error, never a stale name.
+    pub fn get_checked(
+        &mut self,
+        reader: &ObjectReader,
+        code: u64,
+        fingerprint: u64,
+    ) -> Result<Arc<CodeInfo>> {
+        if let Some(info) = self
+            .entries
+            .get(&code)
+            .filter(|i| i.fingerprint == fingerprint)
+        {
+            return Ok(info.clone());
+        }
+        let info = self.insert(reader, code)?;
+        if info.fingerprint != fingerprint {
+            self.entries.remove(&code);
+            return Err(Error::BadData(format!(
+                "code object 0x{code:x} changed while it was read"
+            )));
+        }
+        Ok(info)
+    }
+
+    fn insert(&mut self, reader: &ObjectReader, code: u64) -> Result<Arc<CodeInfo>> {
         let info = Arc::new(read_code(reader, code)?);
         if self.entries.len() >= MAX_CACHED_CODE {
             self.entries.clear();
@@ -67,6 +104,47 @@ impl CodeCache {
     pub fn clear(&mut self) {
         self.entries.clear();
     }
+}
+
+/// The bytes of a code object that `fingerprint` hashes: from the first to
+/// the last identifying field. Returns (offset, length).
+pub fn fingerprint_span(layout: &crate::interpreter::Layout) -> (u64, usize) {
+    let l = &layout.code;
+    let fields = [l.name, l.qualname, l.filename, l.firstlineno, l.linetable];
+    let present = fields.iter().copied().filter(|f| *f != 0);
+    let start = present.clone().min().unwrap_or(0);
+    let end = present.max().unwrap_or(0) + 8;
+    (start, (end - start) as usize)
+}
+
+/// A hash of the fields that tell one code object from another: name,
+/// qualified name, file and line-table pointers, first line. `bytes` holds
+/// the object's memory from offset `base`. Fields that change during a code
+/// object's life (monitoring, counters) are left out.
+pub fn fingerprint(interp: &crate::interpreter::Interpreter, bytes: &[u8], base: u64) -> u64 {
+    let l = &interp.layout.code;
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for (field, width) in [
+        (l.name, 8),
+        (l.qualname, 8),
+        (l.filename, 8),
+        (l.linetable, 8),
+        (l.firstlineno, 4),
+    ] {
+        if field == 0 {
+            continue;
+        }
+        let value = crate::process::memory::word_at(bytes, field.wrapping_sub(base));
+        let value = if width == 4 {
+            value & 0xffff_ffff
+        } else {
+            value
+        };
+        for byte in value.to_le_bytes() {
+            hash = (hash ^ byte as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    hash
 }
 
 /// Reads a code object's header in one call, then its strings.
@@ -109,6 +187,7 @@ pub fn read_code(reader: &ObjectReader, code: u64) -> Result<CodeInfo> {
         .unwrap_or_default();
     let first_traceable = i32_at(l.firsttraceable).saturating_mul(2);
     Ok(CodeInfo {
+        fingerprint: fingerprint(reader.interp, &header, 0),
         name,
         filename,
         first_line: i32_at(l.firstlineno),

@@ -123,8 +123,21 @@ impl StackReader {
     /// The code and line of a raw frame; `None` for a frame CPython itself
     /// does not show (3.11+ frames whose first instructions have not run).
     pub fn resolve(&mut self, frame: &RawFrame) -> Result<Option<(Arc<code::CodeInfo>, u32)>> {
+        self.resolve_checked(frame, None)
+    }
+
+    /// As `resolve`, checking a cached code object against the fingerprint
+    /// taken while the thread was paused (see `fingerprints`).
+    pub fn resolve_checked(
+        &mut self,
+        frame: &RawFrame,
+        fingerprint: Option<u64>,
+    ) -> Result<Option<(Arc<code::CodeInfo>, u32)>> {
         let reader = ObjectReader::new(self.mem.as_ref(), &self.interp);
-        let code = self.codes.get(&reader, frame.code)?;
+        let code = match fingerprint {
+            Some(fp) => self.codes.get_checked(&reader, frame.code, fp)?,
+            None => self.codes.get(&reader, frame.code)?,
+        };
         if !frame.is_generator
             && frame.offset >= 0
             && (frame.offset as u64) < code.first_traceable as u64
@@ -133,6 +146,28 @@ impl StackReader {
         }
         let line = code.line(self.interp.version.line_table_format(), frame.offset);
         Ok(Some((code, line)))
+    }
+
+    /// Fingerprints of the code objects at `codes`, in one batched read
+    /// (0 for one that could not be read). Taken while threads are paused,
+    /// they tell whether a cached code object is still the one running.
+    pub fn fingerprints(&self, codes: &[u64], out: &mut Vec<u64>) {
+        let (start, len) = code::fingerprint_span(&self.interp.layout);
+        let mut buffers = vec![0u8; len * codes.len()];
+        let mut requests: Vec<(u64, &mut [u8])> = codes
+            .iter()
+            .zip(buffers.chunks_mut(len.max(1)))
+            .map(|(c, b)| (c.wrapping_add(start), b))
+            .collect();
+        let done = self.mem.read_many(&mut requests);
+        out.clear();
+        for (i, chunk) in buffers.chunks(len.max(1)).enumerate().take(codes.len()) {
+            out.push(if i < done {
+                code::fingerprint(&self.interp, chunk, start)
+            } else {
+                0
+            });
+        }
     }
 
     /// Reads every thread's whole stack (what `dump` shows). `os_tids` as in
