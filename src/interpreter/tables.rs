@@ -26,11 +26,13 @@ pub fn layout_for(version: &Version) -> Result<Layout> {
 
 /// Minor versions with a table, for `--version` and error messages.
 pub fn supported_minors() -> Vec<&'static str> {
-    TABLES
+    let mut minors: Vec<&'static str> = TABLES
         .iter()
         .map(|(k, _)| *k)
         .filter(|k| k.matches('.').count() == 1)
-        .collect()
+        .collect();
+    minors.sort_by_key(|k| Version::parse(k).map(|v| (v.major, v.minor)));
+    minors
 }
 
 #[cfg(test)]
