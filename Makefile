@@ -42,3 +42,5 @@ web-venv:
 
 clean:
 	$(CARGO) clean
+
+include mk/install.mk

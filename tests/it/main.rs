@@ -3,6 +3,7 @@
 mod bad_input;
 mod dump;
 mod formats;
+mod install;
 mod offsets;
 mod pythons;
 mod record;
