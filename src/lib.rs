@@ -9,6 +9,7 @@ pub mod interpreter;
 pub mod output;
 pub mod process;
 pub mod sampling;
+pub mod top;
 pub mod walk;
 
 pub use error::{Error, Result};

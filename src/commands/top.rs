@@ -1,8 +1,89 @@
-//! `pysampler top`: wires a sampling session to the live view in `crate::top`.
+//! `pysampler top`: wires a sampling session to the live view in `crate::top`
+//! (full screen on a terminal, plain snapshots otherwise).
 
 use crate::cli::TopArgs;
 use crate::error::{Error, Result};
+use crate::process::signals::StopRequest;
+use crate::sampling::session::Session;
+use crate::top::child_output::ChildLog;
+use crate::top::state::Top;
+use crate::top::{live, plain, Outcome};
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
 
-pub fn run(_args: &TopArgs) -> Result<i32> {
-    Err(Error::Usage("top is being built (issue 4)".into()))
+/// How long a launched program gets to exit after the view ended.
+const CHILD_GRACE: Duration = Duration::from_secs(5);
+
+pub fn run(args: &TopArgs) -> Result<i32> {
+    let stop = StopRequest::install();
+    let full_screen = std::io::stdout().is_terminal();
+    let launched = !args.sampling.command.is_empty();
+    let log = if full_screen && launched {
+        Some(ChildLog::create()?)
+    } else {
+        None
+    };
+    // Errors here are printed by main, before the view takes the screen.
+    let started = match &log {
+        Some(log) => log
+            .redirect()
+            .and_then(|_guard| Session::start(&args.sampling)),
+        None => Session::start(&args.sampling),
+    };
+    let mut session = match started {
+        Ok(session) => session,
+        Err(e) => {
+            log.map(ChildLog::finish);
+            return Err(e);
+        }
+    };
+    let sampling = &args.sampling;
+    let mut top = Top::new(
+        session.root,
+        sampling.rate,
+        sampling.subprocesses,
+        sampling.full_filenames,
+    );
+    let delay = Duration::from_secs_f64(args.delay);
+    let outcome = if full_screen {
+        live::run(&mut session, &mut top, &stop, delay)
+    } else {
+        plain::run(&mut session, &mut top, &stop, delay, &mut std::io::stdout())
+    };
+    let quit = outcome.as_ref().is_ok_and(|o| *o == Outcome::Quit);
+    if launched && quit {
+        // Quitting the view ends the program it started, as Ctrl-C would
+        // without the view (raw mode keeps Ctrl-C from reaching it).
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(session.root),
+            nix::sys::signal::Signal::SIGINT,
+        );
+    }
+    let root = session.root;
+    let child_status = session.stop(CHILD_GRACE);
+    if let Some(path) = log.and_then(ChildLog::finish) {
+        say(&format!("the program's output is in {}", path.display()));
+    }
+    let outcome = outcome.map_err(|e| Error::Usage(format!("terminal error: {e}")))?;
+    if outcome == Outcome::TargetEnded {
+        say(&ending_message(&top, root));
+    }
+    // After `q` the program ends because we asked it to: not a failure.
+    Ok(child_status
+        .filter(|_| !quit)
+        .map(crate::process::launch::exit_code)
+        .unwrap_or(0))
+}
+
+/// A message on stderr; ignoring errors, as the terminal may be gone.
+fn say(message: &str) {
+    let _ = writeln!(std::io::stderr(), "pysampler: {message}");
+}
+
+/// "process 1234 exited", or why its sampling stopped.
+fn ending_message(top: &Top, root: i32) -> String {
+    match top.endings.iter().find(|e| e.pid == root) {
+        Some(e) if e.reason != "process exited" => format!("process {root}: {}", e.reason),
+        _ => format!("process {root} exited"),
+    }
 }

@@ -9,6 +9,7 @@ use nix::sys::ptrace;
 use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 /// Longest wait for one thread to stop before it is let go unsampled.
@@ -32,13 +33,43 @@ pub fn thread_ids(pid: i32) -> Result<Vec<i32>> {
     Ok(tids)
 }
 
+/// Threads we interrupted that did not stop in time (e.g. in uninterruptible
+/// I/O). The kernel refuses to detach a thread that is not stopped, so they
+/// stay attached until their stop arrives; every `pause` and every resume
+/// looks for it and detaches them then. Never left stopped: if pysampler
+/// exits first, the kernel detaches them.
+static LATE_STOPPERS: Mutex<Vec<Pid>> = Mutex::new(Vec::new());
+
+/// Detaches the late stoppers that have stopped by now.
+fn release_late_stoppers() {
+    let mut late = LATE_STOPPERS.lock();
+    late.retain(|thread| {
+        match waitpid(*thread, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => true,
+            Ok(WaitStatus::Stopped(_, sig)) if sig != Signal::SIGTRAP => {
+                let _ = ptrace::detach(*thread, sig);
+                false
+            }
+            Ok(WaitStatus::Exited(..)) | Ok(WaitStatus::Signaled(..)) | Err(_) => false,
+            Ok(_) => {
+                let _ = ptrace::detach(*thread, None);
+                false
+            }
+        }
+    });
+}
+
 /// Stops the given threads of `pid`. Threads that exit meanwhile are skipped.
 pub fn pause(pid: i32, tids: &[i32]) -> Result<PausedThreads> {
+    release_late_stoppers();
     let mut paused = PausedThreads {
         stopped: Vec::with_capacity(tids.len()),
     };
     for &tid in tids {
         let thread = Pid::from_raw(tid);
+        if LATE_STOPPERS.lock().contains(&thread) {
+            continue; // still ours from an earlier pause; not stopped yet
+        }
         match ptrace::seize(thread, ptrace::Options::empty()) {
             Ok(()) => {}
             Err(Errno::ESRCH) => continue,
@@ -81,7 +112,10 @@ fn wait_for_stop(thread: Pid) -> Option<Option<Signal>> {
             Err(_) => break,
         }
         if Instant::now() >= deadline {
-            break;
+            // Detaching now would fail (the thread is not stopped yet) and
+            // leave the interrupt pending: let it stop, then detach it.
+            LATE_STOPPERS.lock().push(thread);
+            return None;
         }
         // A thread stops within microseconds; spin briefly, then back off.
         polls += 1;
@@ -111,5 +145,6 @@ impl Drop for PausedThreads {
             // ESRCH here means the thread died while stopped: nothing to resume.
             let _ = ptrace::detach(thread, signal);
         }
+        release_late_stoppers();
     }
 }

@@ -9,6 +9,7 @@ mod pythons;
 mod record;
 mod snapshot;
 mod target;
+mod top;
 mod web;
 
 macro_rules! dump_tests {
