@@ -192,7 +192,15 @@ impl FrameWalker {
     /// chain of chunks is exhausted.
     fn copy_older_chunk(&mut self, reader: &ObjectReader) -> bool {
         let chunk = self.next_chunk;
-        if chunk == 0 || self.chunks.len() >= MAX_CHUNKS {
+        // A chunk seen before means the chain loops (hostile memory).
+        if chunk == 0
+            || self.chunks.len() >= MAX_CHUNKS
+            || self.chunks.iter().any(|w| w.start == chunk)
+        {
+            return false;
+        }
+        let copied: usize = self.chunks.iter().map(|w| w.data.len()).sum();
+        if copied as u64 > MAX_CHUNK_BYTES * 16 {
             return false;
         }
         self.next_chunk = 0;

@@ -118,7 +118,7 @@ impl<'a> ObjectReader<'a> {
         };
         let bits = l.digit_bits as usize;
         let width = if bits <= 15 { 2 } else { 4 };
-        if bits == 0 || ndigits * bits > 126 {
+        if bits == 0 || ndigits.checked_mul(bits).map_or(true, |b| b > 126) {
             return Ok(None);
         }
         let raw = self.mem.read_vec(obj + l.digits, ndigits * width)?;
