@@ -23,6 +23,9 @@ pub enum Error {
     #[error("process {0} exited")]
     ProcessExited(i32),
 
+    #[error("process {pid} replaced itself with another program ({exe}) by exec: there is no Python stack to read any more")]
+    ProcessReplaced { pid: i32, exe: String },
+
     #[error("Python {version} is not supported by pysampler (supported: 2.7 and 3.6 to 3.15)")]
     UnsupportedVersion { version: String },
 
@@ -68,6 +71,9 @@ impl Error {
     /// True when the error means the process is gone, so callers can stop
     /// quietly instead of reporting a failure.
     pub fn is_process_gone(&self) -> bool {
-        matches!(self, Error::ProcessExited(_) | Error::NoSuchProcess(_))
+        matches!(
+            self,
+            Error::ProcessExited(_) | Error::NoSuchProcess(_) | Error::ProcessReplaced { .. }
+        )
     }
 }

@@ -14,8 +14,13 @@ const ATTEMPTS: usize = 5;
 
 pub fn run(args: &DumpArgs) -> Result<i32> {
     let process = ProcessInfo::open(args.pid)?;
+    // A failure while the process exits or execs is reported as that.
+    dump(args, &process).map_err(|e| process.explain(e))
+}
+
+fn dump(args: &DumpArgs, process: &ProcessInfo) -> Result<i32> {
     let mem = LiveMemory::new(process.pid).with_proc_mem_fallback();
-    let interp = Interpreter::locate(&process, &mem)?;
+    let interp = Interpreter::locate(process, &mem)?;
     let mut reader = StackReader::new(interp, Box::new(mem));
     let mut last_error = None;
     for _ in 0..ATTEMPTS {
@@ -25,22 +30,22 @@ pub fn run(args: &DumpArgs) -> Result<i32> {
             .iter()
             .filter_map(|t| Some((*t, task_state::is_running(process.pid, *t)?)))
             .collect();
-        let guard = if args.nonblocking {
-            None
-        } else {
-            Some(pause::pause(process.pid, &tids)?)
-        };
-        let result = reader.read(&tids, args.locals);
-        drop(guard);
+        // Each thread is paused on its own while its stack is read (see
+        // process::pause for why never all together).
+        let pid = process.pid;
+        let result = reader.read_holding(&tids, args.locals, |entry| match entry.tid {
+            Some(tid) if !args.nonblocking => pause::pause_thread(pid, tid).map(Some),
+            _ => Ok(None),
+        });
         match result {
             Ok(stacks) => {
                 let names = FileNames::new(process.cwd.clone(), args.full_filenames);
                 let activity = ThreadActivity(activity);
                 let out = if args.json {
-                    dump_text::json(&process, &reader.interp, &stacks, &activity, &names)
+                    dump_text::json(process, &reader.interp, &stacks, &activity, &names)
                 } else {
                     dump_text::text(
-                        &process,
+                        process,
                         &reader.interp,
                         &stacks,
                         &activity,
@@ -51,10 +56,10 @@ pub fn run(args: &DumpArgs) -> Result<i32> {
                 print!("{out}");
                 return Ok(0);
             }
-            Err(e) if e.is_process_gone() || !crate::process::is_alive(process.pid) => {
-                return Err(Error::ProcessExited(process.pid))
-            }
-            Err(e) => last_error = Some(e),
+            Err(e) => match process.explain(e) {
+                e if e.is_process_gone() => return Err(e),
+                e => last_error = Some(e),
+            },
         }
     }
     Err(match last_error {

@@ -2,6 +2,7 @@
 
 pub mod binary;
 pub mod launch;
+pub mod lifecycle;
 pub mod maps;
 pub mod memory;
 pub mod pause;
@@ -24,6 +25,9 @@ pub struct ProcessInfo {
     /// for processes in containers and chroots too.
     pub root: PathBuf,
     pub cwd: Option<String>,
+    /// Who the process was when opened, to tell later failures apart from
+    /// its exit or `exec` (None if it could not be read).
+    pub identity: Option<lifecycle::Identity>,
 }
 
 impl ProcessInfo {
@@ -75,12 +79,26 @@ impl ProcessInfo {
             cmdline,
             root: PathBuf::from(format!("/proc/{pid}/root")),
             cwd,
+            identity: lifecycle::Identity::of(pid),
         })
     }
 
     /// A path inside the process's filesystem, reachable from ours.
     pub fn host_path(&self, path: &str) -> PathBuf {
         self.root.join(path.trim_start_matches('/'))
+    }
+
+    /// `error` as the user should see it: "exited" or "replaced by exec"
+    /// when that is what happened to the process, else `error` itself.
+    pub fn explain(&self, error: Error) -> Error {
+        if error.is_process_gone() {
+            return error;
+        }
+        match &self.identity {
+            Some(id) => id.explain(self.pid, error),
+            None if !is_alive(self.pid) => Error::ProcessExited(self.pid),
+            None => error,
+        }
     }
 
     pub fn command_line(&self) -> String {
@@ -106,9 +124,35 @@ pub fn is_alive(pid: i32) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether `pid` is on its way out: its main thread has begun to exit
+/// (`PF_EXITING` in the flags of `/proc/PID/stat`), as after `exit_group`
+/// or a fatal signal, before it becomes a zombie.
+pub fn is_exiting(pid: i32) -> bool {
+    stat_is_exiting(&format!("/proc/{pid}/stat"))
+}
+
+/// Whether the process or thread whose stat file is at `path` is gone or
+/// has begun to exit.
+pub fn stat_is_exiting(path: &str) -> bool {
+    const PF_EXITING: u64 = 0x4;
+    let Ok(stat) = std::fs::read_to_string(path) else {
+        return true;
+    };
+    // The flags are field 9; the fields after the command start at field 3.
+    stat.rfind(')')
+        .and_then(|end| stat[end + 1..].split_whitespace().nth(9 - 3))
+        .and_then(|f| f.parse::<u64>().ok())
+        .is_some_and(|flags| flags & PF_EXITING != 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::process_state;
+
+    #[test]
+    fn a_running_process_is_not_exiting() {
+        assert!(!super::is_exiting(std::process::id() as i32));
+    }
 
     #[test]
     fn state_survives_odd_command_names() {

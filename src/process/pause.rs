@@ -2,6 +2,20 @@
 //! consistent. Uses PTRACE_SEIZE + PTRACE_INTERRUPT, never SIGSTOP: if
 //! pysampler dies, even by SIGKILL, the kernel detaches and the threads simply
 //! continue. The guard detaches in `Drop`, so errors and panics resume them too.
+//!
+//! Samplers and `dump` pause one thread at a time (`pause_thread`), and
+//! never while another thread is still attached to them. The reason is a
+//! kernel deadlock: `exec` in the target holds the process's
+//! `cred_guard_mutex` while it waits for its other threads to be gone, and
+//! PTRACE_SEIZE waits for that mutex. A thread that dies while attached to
+//! us stays a zombie until we reap it, so if we held one and then blocked in
+//! PTRACE_SEIZE on another, the target's `exec` and pysampler would wait on
+//! each other forever (seen: a `record` of a program calling `os.execv`).
+//! One thread at a time, with every earlier one detached or reaped first,
+//! leaves nothing for `exec` to wait on.
+//!
+//! `pause` (all threads at once, interrupted first and collected after) is
+//! for memory snapshots of test programs, which do not exec.
 
 use crate::error::{Error, Result};
 use nix::errno::Errno;
@@ -9,11 +23,13 @@ use nix::sys::ptrace;
 use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use parking_lot::Mutex;
+use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
-/// Longest wait for one thread to stop before it is let go unsampled.
-const STOP_TIMEOUT: Duration = Duration::from_millis(250);
+/// Longest wait for the threads to stop; a thread still running then (in a
+/// long system call, or not scheduled on a busy machine) is left out of this
+/// sample. A stop normally arrives within microseconds.
+const STOP_TIMEOUT: Duration = Duration::from_millis(25);
 
 /// Threads stopped by us; dropping it resumes them.
 pub struct PausedThreads {
@@ -33,89 +49,190 @@ pub fn thread_ids(pid: i32) -> Result<Vec<i32>> {
     Ok(tids)
 }
 
-/// Threads we interrupted that did not stop in time (e.g. in uninterruptible
-/// I/O). The kernel refuses to detach a thread that is not stopped, so they
-/// stay attached until their stop arrives; every `pause` and every resume
-/// looks for it and detaches them then. Never left stopped: if pysampler
-/// exits first, the kernel detaches them.
-static LATE_STOPPERS: Mutex<Vec<Pid>> = Mutex::new(Vec::new());
+thread_local! {
+    /// Threads still attached to us that we do not hold:
+    /// - late stoppers, interrupted but not stopped in time. The kernel
+    ///   refuses to detach a thread that is not stopped, so they stay
+    ///   attached until their stop arrives; then they are detached.
+    /// - threads that died while attached (killed by an `exec` or exit of
+    ///   another thread). A traced thread stays a zombie until its tracer
+    ///   waits for it, and `exec` waits for every other thread to be gone:
+    ///   not reaping them would hang the target's `exec`.
+    /// `release_late_stoppers` deals with both. Per thread because ptrace
+    /// is: only the thread that seized a tracee can wait for it and detach
+    /// it. If that thread (or pysampler) exits first, the kernel releases
+    /// them; they are never left stopped.
+    static STILL_ATTACHED: RefCell<Vec<Pid>> = const { RefCell::new(Vec::new()) };
+}
 
-/// Detaches the late stoppers that have stopped by now.
-fn release_late_stoppers() {
-    let mut late = LATE_STOPPERS.lock();
-    late.retain(|thread| {
-        match waitpid(*thread, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) => true,
-            Ok(WaitStatus::Stopped(_, sig)) if sig != Signal::SIGTRAP => {
-                let _ = ptrace::detach(*thread, sig);
-                false
+/// Detaches this thread's late stoppers that have stopped by now and reaps
+/// the dead ones (see `STILL_ATTACHED`). Samplers
+/// call it every tick, also when they pause nothing (a late stopper held in
+/// its stop looks idle, so it may be the only reason to come here).
+pub fn release_late_stoppers() {
+    STILL_ATTACHED.with(|late| {
+        late.borrow_mut().retain(|thread| {
+            match waitpid(*thread, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => true,
+                // A detach that fails means the thread died just now: kept,
+                // to be reaped by the next call.
+                Ok(WaitStatus::Stopped(_, sig)) if sig != Signal::SIGTRAP => {
+                    ptrace::detach(*thread, sig).is_err()
+                }
+                Ok(WaitStatus::Exited(..)) | Ok(WaitStatus::Signaled(..)) | Err(_) => false,
+                Ok(_) => ptrace::detach(*thread, None).is_err(),
             }
-            Ok(WaitStatus::Exited(..)) | Ok(WaitStatus::Signaled(..)) | Err(_) => false,
-            Ok(_) => {
-                let _ = ptrace::detach(*thread, None);
-                false
-            }
-        }
+        })
     });
 }
 
-/// Stops the given threads of `pid`. Threads that exit meanwhile are skipped.
+/// Whether this thread holds `thread` as a late stopper, not yet stopped.
+fn is_late(thread: Pid) -> bool {
+    STILL_ATTACHED.with(|late| late.borrow().contains(&thread))
+}
+
+/// One thread stopped by us; dropping it resumes it.
+pub struct PausedThread {
+    thread: Pid,
+    signal: Option<Signal>,
+}
+
+impl Drop for PausedThread {
+    fn drop(&mut self) {
+        detach_or_keep(self.thread, self.signal);
+    }
+}
+
+/// Whether any thread is still attached to this (tracer) thread.
+fn any_still_attached() -> bool {
+    STILL_ATTACHED.with(|list| !list.borrow().is_empty())
+}
+
+/// What `pause_thread` did.
+pub enum Held {
+    /// The thread is stopped until this is dropped.
+    Paused(PausedThread),
+    /// It could not be paused now (it did not stop within `STOP_TIMEOUT`,
+    /// or an earlier thread is still attached; see the module's notes):
+    /// read it without pausing.
+    Running,
+    /// It exited or is exiting: skip it.
+    Gone,
+}
+
+/// Stops thread `tid` of `pid` (see `Held`).
+pub fn pause_thread(pid: i32, tid: i32) -> Result<Held> {
+    release_late_stoppers();
+    if any_still_attached() {
+        return Ok(Held::Running);
+    }
+    let thread = Pid::from_raw(tid);
+    match ptrace::seize(thread, ptrace::Options::empty()) {
+        Ok(()) => {}
+        Err(Errno::ESRCH) => return Ok(Held::Gone),
+        Err(Errno::EPERM) => {
+            // An exiting thread answers EPERM too.
+            let task = format!("/proc/{pid}/task/{tid}/stat");
+            if crate::process::stat_is_exiting(&task) {
+                return Ok(Held::Gone);
+            }
+            return Err(crate::process::permissions::explain(pid));
+        }
+        Err(e) => {
+            return Err(Error::BadData(format!(
+                "could not pause thread {tid} of process {pid}: {e}"
+            )))
+        }
+    }
+    if ptrace::interrupt(thread).is_err() {
+        detach_or_keep(thread, None);
+        return Ok(Held::Gone);
+    }
+    let mut interrupted = vec![thread];
+    let mut paused = PausedThreads {
+        stopped: Vec::with_capacity(1),
+    };
+    collect_stops(&mut interrupted, &mut paused);
+    Ok(match paused.stopped.pop() {
+        Some((thread, signal)) => Held::Paused(PausedThread { thread, signal }),
+        None if is_late(thread) => Held::Running,
+        None => Held::Gone,
+    })
+}
+
+/// Stops the given threads of `pid` together (for snapshots; see the
+/// module's notes). Threads that exit meanwhile, and those that do not stop
+/// within `STOP_TIMEOUT`, are left out.
 pub fn pause(pid: i32, tids: &[i32]) -> Result<PausedThreads> {
     release_late_stoppers();
+    let mut interrupted = Vec::with_capacity(tids.len());
+    let mut denied = false;
     let mut paused = PausedThreads {
         stopped: Vec::with_capacity(tids.len()),
     };
     for &tid in tids {
         let thread = Pid::from_raw(tid);
-        if LATE_STOPPERS.lock().contains(&thread) {
+        if is_late(thread) {
             continue; // still ours from an earlier pause; not stopped yet
         }
         match ptrace::seize(thread, ptrace::Options::empty()) {
             Ok(()) => {}
             Err(Errno::ESRCH) => continue,
-            Err(Errno::EPERM) => return Err(crate::process::permissions::explain(pid)),
+            // Also what an exiting thread answers: judged after the loop.
+            Err(Errno::EPERM) => {
+                denied = true;
+                continue;
+            }
             Err(e) => {
+                // `paused` resumes the threads already stopped; the ones only
+                // interrupted are collected first so none is left behind.
+                collect_stops(&mut interrupted, &mut paused);
                 return Err(Error::BadData(format!(
                     "could not pause thread {tid} of process {pid}: {e}"
-                )))
+                )));
             }
         }
         if ptrace::interrupt(thread).is_err() {
-            let _ = ptrace::detach(thread, None);
+            detach_or_keep(thread, None);
             continue;
         }
-        match wait_for_stop(thread) {
-            Some(signal) => paused.stopped.push((thread, signal)),
-            None => continue, // the thread exited
-        }
+        interrupted.push(thread);
     }
-    if paused.stopped.is_empty() && !crate::process::is_alive(pid) {
-        return Err(Error::ProcessExited(pid));
+    collect_stops(&mut interrupted, &mut paused);
+    if paused.stopped.is_empty() {
+        if !crate::process::is_alive(pid) {
+            return Err(Error::ProcessExited(pid));
+        }
+        if denied {
+            return Err(crate::process::permissions::explain(pid));
+        }
     }
     Ok(paused)
 }
 
-/// Waits until `thread` is in a ptrace stop. Returns the signal to re-inject
-/// (None for our own interrupt stop), or None-of-None if the thread is gone or
-/// did not stop in time (then it is detached, so it is never left stopped).
-fn wait_for_stop(thread: Pid) -> Option<Option<Signal>> {
+/// Waits until every interrupted thread is in a ptrace stop (moved to
+/// `paused`), has exited (dropped), or the deadline passed (kept as a late
+/// stopper, detached once its stop arrives).
+fn collect_stops(interrupted: &mut Vec<Pid>, paused: &mut PausedThreads) {
     let deadline = Instant::now() + STOP_TIMEOUT;
     let mut polls = 0u32;
-    loop {
-        match waitpid(thread, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) => {}
-            Ok(WaitStatus::PtraceEvent(_, _, _)) => return Some(None),
-            Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => return Some(None),
-            Ok(WaitStatus::Stopped(_, sig)) => return Some(Some(sig)),
-            Ok(WaitStatus::Exited(..)) | Ok(WaitStatus::Signaled(..)) => return None,
-            Ok(_) | Err(Errno::EINTR) => {}
-            Err(_) => break,
+    while !interrupted.is_empty() {
+        interrupted.retain(|thread| match poll_stop(*thread) {
+            Poll::Running => true,
+            Poll::Stopped(signal) => {
+                paused.stopped.push((*thread, signal));
+                false
+            }
+            Poll::Gone => false,
+        });
+        if interrupted.is_empty() {
+            break;
         }
         if Instant::now() >= deadline {
             // Detaching now would fail (the thread is not stopped yet) and
             // leave the interrupt pending: let it stop, then detach it.
-            LATE_STOPPERS.lock().push(thread);
-            return None;
+            STILL_ATTACHED.with(|late| late.borrow_mut().append(interrupted));
+            break;
         }
         // A thread stops within microseconds; spin briefly, then back off.
         polls += 1;
@@ -125,8 +242,38 @@ fn wait_for_stop(thread: Pid) -> Option<Option<Signal>> {
             std::thread::sleep(Duration::from_micros(50));
         }
     }
-    let _ = ptrace::detach(thread, None);
-    None
+}
+
+enum Poll {
+    Running,
+    /// In a ptrace stop, with the signal to re-inject on detach (None for
+    /// our own interrupt stop).
+    Stopped(Option<Signal>),
+    Gone,
+}
+
+fn poll_stop(thread: Pid) -> Poll {
+    match waitpid(thread, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
+        Ok(WaitStatus::StillAlive) | Err(Errno::EINTR) => Poll::Running,
+        Ok(WaitStatus::PtraceEvent(..)) | Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => {
+            Poll::Stopped(None)
+        }
+        Ok(WaitStatus::Stopped(_, sig)) => Poll::Stopped(Some(sig)),
+        Ok(WaitStatus::Exited(..)) | Ok(WaitStatus::Signaled(..)) => Poll::Gone,
+        Ok(_) => Poll::Running,
+        Err(_) => {
+            detach_or_keep(thread, None);
+            Poll::Gone
+        }
+    }
+}
+
+/// Detaches `thread`; one that cannot be detached (it died, or is not
+/// stopped) stays on the list to be reaped or detached later.
+fn detach_or_keep(thread: Pid, signal: Option<Signal>) {
+    if ptrace::detach(thread, signal).is_err() {
+        STILL_ATTACHED.with(|list| list.borrow_mut().push(thread));
+    }
 }
 
 impl PausedThreads {
@@ -142,8 +289,8 @@ impl PausedThreads {
 impl Drop for PausedThreads {
     fn drop(&mut self) {
         for (thread, signal) in self.stopped.drain(..) {
-            // ESRCH here means the thread died while stopped: nothing to resume.
-            let _ = ptrace::detach(thread, signal);
+            // Failing means the thread died while stopped: it must be reaped.
+            detach_or_keep(thread, signal);
         }
         release_late_stoppers();
     }

@@ -6,7 +6,11 @@ use std::os::unix::fs::MetadataExt;
 const CAP_SYS_PTRACE: u32 = 19;
 
 /// Builds the error for a denied read of `pid`, naming the likely cause.
+/// A process that is exiting refuses access too: that is its exit.
 pub fn explain(pid: i32) -> Error {
+    if !crate::process::is_alive(pid) || crate::process::is_exiting(pid) {
+        return Error::ProcessExited(pid);
+    }
     Error::PermissionDenied {
         pid,
         reason: reason(pid),

@@ -1,6 +1,7 @@
-//! The per-process sampler: each tick, find the Python threads, pause them
-//! (unless non-blocking), copy their frame chains, resume, and only then
-//! resolve names through caches.
+//! The per-process sampler: each tick, find the Python threads and, one at a
+//! time, pause each (unless non-blocking), copy its frame chain, map its
+//! frames to interned ids through the code cache (reading code objects seen
+//! for the first time while the thread still holds them), and resume it.
 
 use crate::aggregate::{FrameId, FrameInfo, FrameTable, ProcessSummary};
 use crate::error::{Error, Result};
@@ -46,6 +47,7 @@ pub struct Sampler {
     /// Distinct code addresses of this sample and their fingerprints.
     sample_codes: Vec<u64>,
     sample_fingerprints: Vec<u64>,
+    new_fingerprints: Vec<u64>,
     /// Open `/proc/PID/task/TID/stat` files, read with one pread per thread.
     stat_files: HashMap<i32, File>,
     raw: Vec<RawFrame>,
@@ -57,7 +59,7 @@ impl Sampler {
     pub fn attach(pid: i32, frames: Arc<Mutex<FrameTable>>) -> Result<Sampler> {
         let process = ProcessInfo::open(pid)?;
         let mem = LiveMemory::new(pid).with_proc_mem_fallback();
-        let interp = Interpreter::locate(&process, &mem)?;
+        let interp = Interpreter::locate(&process, &mem).map_err(|e| process.explain(e))?;
         let reader = StackReader::new(interp, Box::new(mem));
         Ok(Sampler {
             process,
@@ -66,6 +68,7 @@ impl Sampler {
             codes: HashMap::new(),
             sample_codes: Vec::new(),
             sample_fingerprints: Vec::new(),
+            new_fingerprints: Vec::new(),
             stat_files: HashMap::new(),
             raw: Vec::new(),
             names: HashMap::new(),
@@ -92,6 +95,9 @@ impl Sampler {
     /// Takes one sample of every thread that passes the filters.
     pub fn sample(&mut self, config: &SamplerConfig) -> Result<Vec<ThreadSample>> {
         let pid = self.process.pid;
+        if config.blocking {
+            pause::release_late_stoppers();
+        }
         let entries = self
             .reader
             .threads(|| pause::thread_ids(pid).unwrap_or_default())?;
@@ -102,48 +108,47 @@ impl Sampler {
             .zip(&active)
             .map(|(e, a)| (config.include_idle || *a) && (!config.gil_only || e.owns_gil))
             .collect();
-        let mut stacks: Vec<(usize, usize, usize, bool)> = Vec::new();
-        self.raw.clear();
-        {
-            let tids: Vec<i32> = entries
-                .iter()
-                .zip(&keep)
-                .filter(|(_, k)| **k)
-                .filter_map(|(e, _)| e.tid)
-                .collect();
-            let _paused = if config.blocking && !tids.is_empty() {
-                Some(pause::pause(pid, &tids)?)
-            } else {
-                None
-            };
-            for (i, entry) in entries.iter().enumerate() {
-                if !keep[i] {
-                    continue;
-                }
-                let start = self.raw.len();
-                let truncated = self.reader.raw_frames(entry, &mut self.raw)?;
-                stacks.push((i, start, self.raw.len(), truncated));
+        let mut out = Vec::new();
+        self.sample_codes.clear();
+        self.sample_fingerprints.clear();
+        for (i, entry) in entries.iter().enumerate() {
+            if !keep[i] {
+                continue;
             }
+            // One thread at a time (see process::pause), and only for as
+            // long as its frames are read and new code objects resolved.
+            let held = match (config.blocking, entry.tid) {
+                (true, Some(tid)) => pause::pause_thread(pid, tid)?,
+                _ => pause::Held::Running,
+            };
+            self.raw.clear();
+            let truncated = match held {
+                pause::Held::Gone => continue,
+                pause::Held::Paused(_) => self.reader.fresh_raw_frames(entry, &mut self.raw)?,
+                pause::Held::Running => self.reader.raw_frames(entry, &mut self.raw)?,
+            };
             // Which code objects run, fingerprinted while they cannot be freed.
-            self.sample_codes.clear();
+            let first_new = self.sample_codes.len();
             for raw in &self.raw {
                 if !self.sample_codes.contains(&raw.code) {
                     self.sample_codes.push(raw.code);
                 }
             }
             self.reader
-                .fingerprints(&self.sample_codes, &mut self.sample_fingerprints);
-        } // threads resume here
-        let mut out = Vec::with_capacity(stacks.len());
-        for (i, start, end, truncated) in stacks {
-            let entry = &entries[i];
-            let mut frames = Vec::with_capacity(end - start);
-            for r in start..end {
+                .fingerprints(&self.sample_codes[first_new..], &mut self.new_fingerprints);
+            self.sample_fingerprints
+                .extend_from_slice(&self.new_fingerprints);
+            // Names are resolved while the thread is held too: a code object
+            // seen for the first time is read before it can be freed. Known
+            // ones come from the cache, checked against the fingerprint.
+            let mut frames = Vec::with_capacity(self.raw.len());
+            for r in 0..self.raw.len() {
                 let raw = self.raw[r];
                 if let Some(id) = self.frame_id(&raw)? {
                     frames.push(id);
                 }
             }
+            drop(held);
             out.push(ThreadSample {
                 tid: entry.tid,
                 ident: entry.state.ident,
@@ -264,9 +269,17 @@ pub fn run(
                 }
             }
             Err(e) => {
-                if e.is_process_gone() || !crate::process::is_alive(pid) {
-                    break "process exited".into();
-                }
+                let e = match sampler.process.explain(e) {
+                    Error::ProcessExited(_) | Error::NoSuchProcess(_) => {
+                        break "process exited".into()
+                    }
+                    Error::ProcessReplaced { exe, .. } => {
+                        break format!(
+                        "replaced itself with another program ({exe}) by exec; stopped sampling it"
+                    )
+                    }
+                    e => e,
+                };
                 errors_in_row += 1;
                 if errors_in_row >= MAX_CONSECUTIVE_ERRORS {
                     break format!(

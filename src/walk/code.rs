@@ -31,6 +31,14 @@ pub struct CodeInfo {
 }
 
 impl CodeInfo {
+    /// CPython's own entry-frame code (3.12: "<interpreter trampoline>" in
+    /// "<shim>"), which it never shows in a traceback. Its frames are
+    /// normally marked as owned by the C stack; a thread caught while it
+    /// starts can show one before the mark is set.
+    pub fn is_interpreter_shim(&self) -> bool {
+        self.filename == "<shim>" && self.name.starts_with("<interpreter trampoline>")
+    }
+
     /// Source line of the instruction at `byte_offset` (negative: not started yet).
     pub fn line(&self, format: LineTableFormat, byte_offset: i64) -> u32 {
         if byte_offset < 0 {

@@ -120,6 +120,19 @@ impl StackReader {
         self.walker.walk(&reader, &thread.state, out)
     }
 
+    /// As `raw_frames`, first reading the thread's innermost frame again:
+    /// the list was read before the thread was paused, and a frame it named
+    /// then may be gone (and its memory reused) by now.
+    pub fn fresh_raw_frames(
+        &mut self,
+        thread: &ThreadEntry,
+        out: &mut Vec<RawFrame>,
+    ) -> Result<bool> {
+        let reader = ObjectReader::new(self.mem.as_ref(), &self.interp);
+        let state = threads::reread(&reader, &thread.state)?;
+        self.walker.walk(&reader, &state, out)
+    }
+
     /// The code and line of a raw frame; `None` for a frame CPython itself
     /// does not show (3.11+ frames whose first instructions have not run).
     pub fn resolve(&mut self, frame: &RawFrame) -> Result<Option<(Arc<code::CodeInfo>, u32)>> {
@@ -138,10 +151,10 @@ impl StackReader {
             Some(fp) => self.codes.get_checked(&reader, frame.code, fp)?,
             None => self.codes.get(&reader, frame.code)?,
         };
-        if !frame.is_generator
+        let incomplete = !frame.is_generator
             && frame.offset >= 0
-            && (frame.offset as u64) < code.first_traceable as u64
-        {
+            && (frame.offset as u64) < code.first_traceable as u64;
+        if incomplete || code.is_interpreter_shim() {
             return Ok(None);
         }
         let line = code.line(self.interp.version.line_table_format(), frame.offset);
@@ -173,12 +186,24 @@ impl StackReader {
     /// Reads every thread's whole stack (what `dump` shows). `os_tids` as in
     /// `threads`; `with_locals` also reads local variables.
     pub fn read(&mut self, os_tids: &[i32], with_locals: bool) -> Result<Vec<ThreadStack>> {
+        self.read_holding(os_tids, with_locals, |_| Ok(()))
+    }
+
+    /// As `read`, calling `hold` before each thread's stack is read and
+    /// dropping what it returns after (e.g. a pause of that thread alone).
+    pub fn read_holding<G>(
+        &mut self,
+        os_tids: &[i32],
+        with_locals: bool,
+        mut hold: impl FnMut(&ThreadEntry) -> Result<G>,
+    ) -> Result<Vec<ThreadStack>> {
         let entries = self.threads(|| os_tids.to_vec())?;
         let mut stacks = Vec::with_capacity(entries.len());
         let mut raw = Vec::new();
         for entry in entries {
+            let _held = hold(&entry)?;
             raw.clear();
-            let truncated = self.raw_frames(&entry, &mut raw)?;
+            let truncated = self.fresh_raw_frames(&entry, &mut raw)?;
             let mut stack = ThreadStack {
                 ident: entry.state.ident,
                 native_id: entry.tid,

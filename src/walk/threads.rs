@@ -9,6 +9,9 @@ use crate::walk::objects::ObjectReader;
 pub const MAX_INTERPRETERS: usize = 256;
 /// Most threads followed per interpreter.
 pub const MAX_THREADS: usize = 16_384;
+/// Largest thread-state header read (the fields used are in the first
+/// ~300 bytes; on 3.13+ their offsets come from the target's memory).
+const MAX_THREAD_STATE_BYTES: usize = 16 << 10;
 
 /// One `PyThreadState` as read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,9 +49,9 @@ pub fn interpreters(reader: &ObjectReader) -> Result<Vec<InterpreterState>> {
         let (mut next, mut head, mut gil) = ([0u8; 8], [0u8; 8], [0u8; 8]);
         let wants_gil = l.ceval_gil != 0;
         let mut requests = [
-            (addr + l.next, &mut next[..]),
-            (addr + l.tstate_head, &mut head[..]),
-            (addr + l.ceval_gil, &mut gil[..]),
+            (addr.wrapping_add(l.next), &mut next[..]),
+            (addr.wrapping_add(l.tstate_head), &mut head[..]),
+            (addr.wrapping_add(l.ceval_gil), &mut gil[..]),
         ];
         let wanted = if wants_gil { 3 } else { 2 };
         if reader.mem.read_many(&mut requests[..wanted]) < wanted {
@@ -77,9 +80,39 @@ pub fn interpreters(reader: &ObjectReader) -> Result<Vec<InterpreterState>> {
 
 /// Every thread state of `interp`, in the interpreter's order (newest first).
 pub fn thread_states(reader: &ObjectReader, interp: &InterpreterState) -> Result<Vec<ThreadState>> {
-    let layout = &reader.interp.layout;
-    let t = &layout.thread;
-    let family = reader.interp.frame_family();
+    let t = &reader.interp.layout.thread;
+    let block = thread_state_block(reader)?;
+    let mut threads: Vec<ThreadState> = Vec::new();
+    let mut addr = interp.tstate_head;
+    let mut raw = vec![0u8; block];
+    while addr != 0 && threads.len() < MAX_THREADS {
+        if threads.iter().any(|t| t.addr == addr) {
+            break; // a cycle in hostile memory
+        }
+        reader.mem.read(addr, &mut raw)?;
+        threads.push(parse_state(reader, addr, interp.addr, &raw)?);
+        addr = word_at(&raw, t.next);
+    }
+    Ok(threads)
+}
+
+/// `state` read again: its innermost frame as of now. Called once the
+/// thread is paused, since the list was read while it ran.
+pub fn reread(reader: &ObjectReader, state: &ThreadState) -> Result<ThreadState> {
+    let block = thread_state_block(reader)?;
+    let mut raw = [0u8; MAX_FRESH_BYTES];
+    let raw = raw
+        .get_mut(..block)
+        .ok_or_else(|| Error::BadData(format!("thread state layout needs {block} bytes")))?;
+    reader.mem.read(state.addr, raw)?;
+    parse_state(reader, state.addr, state.interp, raw)
+}
+
+/// Largest thread-state header re-read per sample, on the stack.
+const MAX_FRESH_BYTES: usize = 4096;
+
+fn thread_state_block(reader: &ObjectReader) -> Result<usize> {
+    let t = &reader.interp.layout.thread;
     let fields = [
         t.next,
         t.interp,
@@ -90,46 +123,47 @@ pub fn thread_states(reader: &ObjectReader, interp: &InterpreterState) -> Result
         t.native_thread_id,
         t.datastack_chunk,
     ];
-    let block = fields.iter().copied().max().unwrap_or(0) as usize + 8;
-    let mut threads: Vec<ThreadState> = Vec::new();
-    let mut addr = interp.tstate_head;
-    let mut raw = vec![0u8; block];
-    while addr != 0 && threads.len() < MAX_THREADS {
-        if threads.iter().any(|t| t.addr == addr) {
-            break; // a cycle in hostile memory
-        }
-        reader.mem.read(addr, &mut raw)?;
-        let word = |at: u64| word_at(&raw, at);
-        let top_frame = match family {
-            FrameFamily::FrameObjects => word(t.frame),
-            FrameFamily::InterpreterFramesViaCFrame => match word(t.cframe) {
-                0 => 0,
-                cframe => reader.ptr(cframe + t.cframe_current_frame)?,
-            },
-            FrameFamily::InterpreterFrames | FrameFamily::TaggedInterpreterFrames => {
-                word(t.current_frame)
-            }
-        };
-        let native_id = if t.native_thread_id != 0 {
-            Some(word(t.native_thread_id) as i32).filter(|id| *id > 0)
-        } else {
-            None
-        };
-        threads.push(ThreadState {
-            addr,
-            interp: interp.addr,
-            ident: word(t.thread_id),
-            native_id,
-            top_frame,
-            datastack_chunk: if t.datastack_chunk != 0 {
-                word(t.datastack_chunk)
-            } else {
-                0
-            },
-        });
-        addr = word(t.next);
+    let block = (fields.iter().copied().max().unwrap_or(0) as usize).saturating_add(8);
+    if block > MAX_THREAD_STATE_BYTES {
+        return Err(Error::BadData(format!(
+            "thread state layout needs {block} bytes"
+        )));
     }
-    Ok(threads)
+    Ok(block)
+}
+
+/// A thread state from its header bytes `raw`, read at `addr`.
+fn parse_state(reader: &ObjectReader, addr: u64, interp: u64, raw: &[u8]) -> Result<ThreadState> {
+    let t = &reader.interp.layout.thread;
+    let family = reader.interp.frame_family();
+    let word = |at: u64| word_at(raw, at);
+    let top_frame = match family {
+        FrameFamily::FrameObjects => word(t.frame),
+        FrameFamily::InterpreterFramesViaCFrame => match word(t.cframe) {
+            0 => 0,
+            cframe => reader.ptr(cframe.wrapping_add(t.cframe_current_frame))?,
+        },
+        FrameFamily::InterpreterFrames | FrameFamily::TaggedInterpreterFrames => {
+            word(t.current_frame)
+        }
+    };
+    let native_id = if t.native_thread_id != 0 {
+        Some(word(t.native_thread_id) as i32).filter(|id| *id > 0)
+    } else {
+        None
+    };
+    Ok(ThreadState {
+        addr,
+        interp,
+        ident: word(t.thread_id),
+        native_id,
+        top_frame,
+        datastack_chunk: if t.datastack_chunk != 0 {
+            word(t.datastack_chunk)
+        } else {
+            0
+        },
+    })
 }
 
 /// The thread state that holds the GIL, if one does.
@@ -143,8 +177,8 @@ pub fn gil_holder(reader: &ObjectReader, interp: &InterpreterState) -> Result<Op
             }
             let (mut locked, mut holder) = ([0u8; 4], [0u8; 8]);
             let mut requests = [
-                (interp.gil + g.locked, &mut locked[..]),
-                (interp.gil + g.last_holder, &mut holder[..]),
+                (interp.gil.wrapping_add(g.locked), &mut locked[..]),
+                (interp.gil.wrapping_add(g.last_holder), &mut holder[..]),
             ];
             if reader.mem.read_many(&mut requests) < 2 || u32::from_le_bytes(locked) == 0 {
                 return Ok(None);

@@ -1,0 +1,105 @@
+//! Whether the process we attached to is still the same program. A read that
+//! fails is most often the target ending: it exited, or it replaced itself
+//! by `exec` (same pid, new memory: old addresses fault, or the kernel
+//! refuses access while the old memory is torn down). Those are events to
+//! report in plain words, not errors to retry or blame on permissions.
+
+use crate::error::Error;
+use std::os::unix::fs::MetadataExt;
+
+/// What identifies one program run in one pid: the start time survives
+/// `exec`, the rest does not (a new stack and argument block, usually at
+/// randomised addresses, and usually another executable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    start_time: u64,
+    start_stack: u64,
+    arg_start: u64,
+    exe: (u64, u64),
+}
+
+/// What became of a process since `Identity::of`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fate {
+    /// Still the program we attached to.
+    Same,
+    /// Gone, or a zombie.
+    Exited,
+    /// Same pid, another program (`exec`); its executable now.
+    Replaced(String),
+}
+
+impl Identity {
+    /// The identity of `pid` now; None when it is gone or unreadable.
+    pub fn of(pid: i32) -> Option<Identity> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command (which may hold spaces and parentheses):
+        // index 0 is field 3 (state) of proc(5).
+        let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+        let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
+        if fields.first() == Some(&"Z") || fields.first() == Some(&"X") {
+            return None;
+        }
+        let exe = std::fs::metadata(format!("/proc/{pid}/exe"))
+            .map(|m| (m.dev(), m.ino()))
+            .unwrap_or((0, 0));
+        Some(Identity {
+            start_time: field(22)?,
+            start_stack: field(28).unwrap_or(0),
+            arg_start: field(48).unwrap_or(0),
+            exe,
+        })
+    }
+
+    /// What became of `pid`, which had this identity.
+    pub fn fate(&self, pid: i32) -> Fate {
+        match Identity::of(pid) {
+            None => Fate::Exited,
+            Some(now) if now.start_time != self.start_time => Fate::Exited, // pid reused
+            Some(now) if now == *self => Fate::Same,
+            Some(_) => Fate::Replaced(
+                std::fs::read_link(format!("/proc/{pid}/exe"))
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_else(|_| "?".into()),
+            ),
+        }
+    }
+
+    /// `error` as the user should see it: the process's end when it ended
+    /// (whatever the failed read said), else `error` itself.
+    pub fn explain(&self, pid: i32, error: Error) -> Error {
+        match self.fate(pid) {
+            Fate::Same => error,
+            Fate::Exited => Error::ProcessExited(pid),
+            Fate::Replaced(exe) => Error::ProcessReplaced { pid, exe },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_own_identity_is_stable() {
+        let pid = std::process::id() as i32;
+        let me = Identity::of(pid).expect("own stat");
+        assert_eq!(me.fate(pid), Fate::Same);
+        assert!(matches!(
+            me.explain(pid, Error::BadData("x".into())),
+            Error::BadData(_)
+        ));
+    }
+
+    #[test]
+    fn a_reaped_child_has_exited() {
+        let mut child = std::process::Command::new("true").spawn().expect("spawn");
+        let pid = child.id() as i32;
+        let id = Identity::of(pid);
+        child.wait().expect("wait");
+        if let Some(id) = id {
+            assert_eq!(id.fate(pid), Fate::Exited);
+        }
+        assert!(Identity::of(pid).is_none());
+    }
+}
