@@ -7,6 +7,7 @@ mod install;
 mod offsets;
 mod pythons;
 mod record;
+mod reliability;
 mod snapshot;
 mod target;
 mod top;
