@@ -1,7 +1,7 @@
 //! Interning frames: each distinct (function, file, line) gets a small id, so
 //! samples and the stack tree carry numbers, not strings.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::Arc;
 
 pub type FrameId = u32;

@@ -2,8 +2,8 @@
 //! per thread and stack, and (for formats that show time) a compact timeline.
 
 use crate::aggregate::frames::{FrameId, FrameTable};
-use crate::aggregate::stack_tree::{NodeId, StackTree};
-use std::collections::HashMap;
+use crate::aggregate::stack_tree::{NodeId, StackTree, ROOT};
+use foldhash::HashMap;
 use std::time::Duration;
 
 pub type ThreadIndex = u32;
@@ -77,6 +77,9 @@ pub struct Profile {
     counts: HashMap<(ThreadIndex, NodeId), u64>,
     /// Per thread index; `None` when no output needs time.
     timeline: Option<Vec<Vec<Run>>>,
+    /// Per thread index: its last stack and node. A thread's stack rarely
+    /// changes between samples; comparing is cheaper than walking the tree.
+    last_stack: Vec<(Vec<FrameId>, NodeId)>,
 }
 
 impl Profile {
@@ -115,7 +118,20 @@ impl Profile {
         at: Duration,
         interval: Duration,
     ) {
-        let node = self.tree.insert(innermost_first.iter().rev().copied());
+        let t = thread as usize;
+        if self.last_stack.len() <= t {
+            self.last_stack.resize_with(t + 1, || (Vec::new(), ROOT));
+        }
+        let (last_frames, last_node) = &mut self.last_stack[t];
+        let node = if last_frames.as_slice() == innermost_first && *last_node != ROOT {
+            *last_node
+        } else {
+            let node = self.tree.insert(innermost_first.iter().rev().copied());
+            last_frames.clear();
+            last_frames.extend_from_slice(innermost_first);
+            *last_node = node;
+            node
+        };
         *self.counts.entry((thread, node)).or_insert(0) += 1;
         if let Some(timeline) = &mut self.timeline {
             let t = thread as usize;

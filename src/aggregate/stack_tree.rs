@@ -2,7 +2,7 @@
 //! with the number of distinct stacks, never with the number of samples.
 
 use crate::aggregate::frames::FrameId;
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 pub type NodeId = u32;
 /// The root: the empty stack.
@@ -30,7 +30,7 @@ impl Default for StackTree {
                 frame: 0,
                 depth: 0,
             }],
-            children: HashMap::new(),
+            children: HashMap::default(),
         }
     }
 }

@@ -14,6 +14,8 @@ use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant, SystemTime};
 
 /// How often the live status line is redrawn.
+/// How often the recorder takes in the samples waiting in the channel.
+const DRAIN_EVERY: Duration = Duration::from_millis(20);
 const STATUS_EVERY: Duration = Duration::from_millis(250);
 /// How often the session looks for ended and new processes.
 const POLL_EVERY: Duration = Duration::from_millis(20);
@@ -57,13 +59,19 @@ pub fn run(args: &RecordArgs) -> Result<i32> {
     let mut last_status = Instant::now();
     let mut last_poll = Instant::now();
     loop {
-        match session.events.recv_timeout(Duration::from_millis(50)) {
-            Ok(event) => recorder.handle(event),
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
-        }
-        while let Ok(event) = session.events.try_recv() {
-            recorder.handle(event);
+        // Samples are taken in every few milliseconds, not one by one: a
+        // receiver blocked on the channel would be woken (a futex call and a
+        // context switch) for every sample.
+        std::thread::sleep(DRAIN_EVERY);
+        let disconnected = loop {
+            match session.events.try_recv() {
+                Ok(event) => recorder.handle(event),
+                Err(crossbeam_channel::TryRecvError::Empty) => break false,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => break true,
+            }
+        };
+        if disconnected {
+            break;
         }
         let elapsed = session.start.elapsed();
         if stop.requested() || duration.is_some_and(|d| elapsed >= d) {

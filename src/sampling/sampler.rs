@@ -14,7 +14,7 @@ use crate::walk::frames::RawFrame;
 use crate::walk::{StackReader, ThreadEntry};
 use crossbeam_channel::Sender;
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,13 +65,13 @@ impl Sampler {
             process,
             reader,
             frames,
-            codes: HashMap::new(),
+            codes: HashMap::default(),
             sample_codes: Vec::new(),
             sample_fingerprints: Vec::new(),
             new_fingerprints: Vec::new(),
-            stat_files: HashMap::new(),
+            stat_files: HashMap::default(),
             raw: Vec::new(),
-            names: HashMap::new(),
+            names: HashMap::default(),
         })
     }
 

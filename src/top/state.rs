@@ -6,7 +6,7 @@ use crate::output::filenames::FileNames;
 use crate::sampling::{Event, ThreadSample};
 use crate::top::stats::{FunctionId, Functions, Stack, Tally, ThreadId};
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -80,7 +80,7 @@ impl Top {
             errors: 0,
             functions: Functions::default(),
             threads: Vec::new(),
-            thread_ids: HashMap::new(),
+            thread_ids: HashMap::default(),
             tally: Tally::default(),
             interval_start: now,
             last_interval: Duration::ZERO,

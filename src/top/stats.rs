@@ -7,7 +7,8 @@
 
 use crate::aggregate::{FrameId, FrameTable};
 use parking_lot::Mutex;
-use std::collections::{BTreeMap, HashMap};
+use foldhash::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Index into `Functions`.
@@ -175,7 +176,7 @@ impl Window {
 
     /// Counts per function, of one thread or of all.
     pub fn by_function(&self, thread: Option<ThreadId>) -> HashMap<FunctionId, Counts> {
-        let mut out: HashMap<FunctionId, Counts> = HashMap::new();
+        let mut out: HashMap<FunctionId, Counts> = HashMap::default();
         for (&(t, function), counts) in &self.counts {
             if thread.is_none() || thread == Some(t) {
                 let sum = out.entry(function).or_default();

@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::walk::linetable::{line_for_offset, LineTableFormat};
 use crate::walk::objects::ObjectReader;
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::Arc;
 
 /// Largest line table read; bigger ones are cut (lines past the cut are unknown).

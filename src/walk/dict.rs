@@ -10,6 +10,8 @@ use crate::walk::objects::{words, ObjectReader};
 /// Largest dict read, in entries.
 pub const MAX_DICT_ENTRIES: usize = 1 << 16;
 const DICT_KIND_GENERAL: u8 = 0;
+/// Largest dict-keys header read (`dk_indices` is at about 32 bytes).
+const MAX_KEYS_HEADER: u64 = 4096;
 /// 3.12 stores a values pointer in the dict slot as `pointer - 1`, so the
 /// low bit tells values from a dict.
 const VALUES_TAG: u64 = 1;
@@ -18,12 +20,12 @@ const VALUES_TAG: u64 = 1;
 pub fn items(reader: &ObjectReader, dict: u64) -> Result<Vec<(u64, u64)>> {
     let l = &reader.interp.layout;
     if reader.interp.version.major == 2 {
-        let mask = reader.mem.read_u64(dict + l.dict.mask)? as usize;
+        let mask = reader.mem.read_u64(dict.wrapping_add(l.dict.mask))? as usize;
         let slots = mask
             .checked_add(1)
             .filter(|n| *n <= MAX_DICT_ENTRIES)
             .ok_or_else(|| too_big(dict))?;
-        let table = reader.ptr(dict + l.dict.table)?;
+        let table = reader.ptr(dict.wrapping_add(l.dict.table))?;
         let raw = words(&reader.mem.read_vec(table, slots * 24)?);
         return Ok(raw
             .chunks_exact(3)
@@ -31,12 +33,12 @@ pub fn items(reader: &ObjectReader, dict: u64) -> Result<Vec<(u64, u64)>> {
             .filter(|(k, v)| *k != 0 && *v != 0)
             .collect());
     }
-    let keys = reader.ptr(dict + l.dict.keys)?;
-    let values = reader.ptr(dict + l.dict.values)?;
+    let keys = reader.ptr(dict.wrapping_add(l.dict.keys))?;
+    let values = reader.ptr(dict.wrapping_add(l.dict.values))?;
     let values = if values == 0 {
         None
     } else {
-        Some(values + l.dict_keys.values_items)
+        Some(values.wrapping_add(l.dict_keys.values_items))
     };
     keys_and_values(reader, keys, values)
 }
@@ -49,6 +51,9 @@ fn keys_and_values(
     values: Option<u64>,
 ) -> Result<Vec<(u64, u64)>> {
     let k = &reader.interp.layout.dict_keys;
+    if k.indices > MAX_KEYS_HEADER {
+        return Err(Error::BadData(format!("dict keys layout needs {} bytes", k.indices)));
+    }
     let header = reader.mem.read_vec(keys, k.indices as usize)?;
     let word = |at: u64| word_at(&header, at);
     let nentries = word(k.nentries) as usize;
@@ -69,12 +74,15 @@ fn keys_and_values(
             0x1_0000..=0xffff_ffff => 4,
             _ => 8,
         };
+        if k.entry_size != 16 && k.entry_size != 24 {
+            return Err(Error::BadData(format!("dict entry size {}", k.entry_size)));
+        }
         (size.saturating_mul(width), k.entry_size)
     };
     if nentries > MAX_DICT_ENTRIES || index_bytes > (MAX_DICT_ENTRIES as u64) * 8 {
         return Err(too_big(keys));
     }
-    let entries_at = keys + k.indices + index_bytes;
+    let entries_at = keys.wrapping_add(k.indices).wrapping_add(index_bytes);
     let raw = words(
         &reader
             .mem
@@ -116,11 +124,11 @@ pub fn instance_attribute(reader: &ObjectReader, obj: u64, name: &str) -> Result
     let v = &reader.interp.version;
     let ty = reader.type_of(obj)?;
     if !v.at_least(3, 11) {
-        let offset = reader.mem.read_u64(ty + l.type_.dictoffset)? as i64;
+        let offset = reader.mem.read_u64(ty.wrapping_add(l.type_.dictoffset))? as i64;
         if offset <= 0 {
             return Ok(None);
         }
-        let dict = reader.ptr(obj + offset as u64)?;
+        let dict = reader.ptr(obj.wrapping_add(offset as u64))?;
         return if dict == 0 {
             Ok(None)
         } else {
@@ -142,22 +150,26 @@ pub fn instance_attribute(reader: &ObjectReader, obj: u64, name: &str) -> Result
                 get_str(reader, slot, name)
             };
         }
-        slot + VALUES_TAG
+        slot.wrapping_add(VALUES_TAG)
     } else {
         if slot != 0 {
             return get_str(reader, slot, name);
         }
-        let basic_size = reader.mem.read_u64(ty + l.type_.basicsize)?;
-        obj + basic_size
+        let basic_size = reader.mem.read_u64(ty.wrapping_add(l.type_.basicsize))?;
+        obj.wrapping_add(basic_size)
     };
     if values == 0 {
         return Ok(None);
     }
-    let keys = reader.ptr(ty + l.type_.heap_cached_keys)?;
+    let keys = reader.ptr(ty.wrapping_add(l.type_.heap_cached_keys))?;
     if keys == 0 {
         return Ok(None);
     }
-    for (k, value) in keys_and_values(reader, keys, Some(values + l.dict_keys.values_items))? {
+    for (k, value) in keys_and_values(
+        reader,
+        keys,
+        Some(values.wrapping_add(l.dict_keys.values_items)),
+    )? {
         if reader.text(k).map(|s| s == name).unwrap_or(false) {
             return Ok(Some(value));
         }

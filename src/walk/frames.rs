@@ -15,7 +15,9 @@ use crate::interpreter::FrameFamily;
 use crate::process::memory::word_at;
 use crate::walk::objects::ObjectReader;
 use crate::walk::threads::ThreadState;
-use std::collections::{HashMap, HashSet};
+// foldhash: the hot path hashes addresses and ids many times per sample;
+// SipHash showed in profiles, foldhash (randomly seeded) does not.
+use foldhash::{HashMap, HashSet};
 
 /// Frames read per thread before the stack is reported as truncated.
 pub const MAX_DEPTH: usize = 10_000;
@@ -33,6 +35,14 @@ const MAX_CHUNK_BYTES: u64 = 4 << 20;
 const MAX_CHUNKS: usize = 4096;
 /// Largest frame header read (the fields used are in the first ~80 bytes).
 const MAX_BLOCK: usize = 256;
+/// Frames visited per round (one walk of each thread, see `FrameWalker`)
+/// before further walks are cut: `MAX_DEPTH` per thread times thousands of
+/// threads would otherwise let hostile memory make one sample take seconds.
+pub const MAX_ROUND_FRAMES: usize = 250_000;
+/// Data-stack chunk bytes copied per round.
+const MAX_ROUND_CHUNK_BYTES: u64 = 256 << 20;
+/// Threads remembered per round.
+const MAX_ROUND_THREADS: usize = 1 << 16;
 
 /// One frame as found in memory, before names are resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,9 +71,19 @@ impl Window {
 }
 
 /// Walks frame chains, reusing its buffers from one walk to the next.
+///
+/// Work is also capped per *round*: the walks since the walker last saw a
+/// thread (interpreter, thread state) again, i.e. one sample of every
+/// thread, or of the subset a sampler walks. A round visits at most
+/// `MAX_ROUND_FRAMES` frames and copies at most `MAX_ROUND_CHUNK_BYTES`;
+/// past that, walks stop early and report their stacks as truncated.
 #[derive(Default)]
 pub struct FrameWalker {
     seen: HashSet<u64>,
+    /// (interpreter, thread state) of the walks of this round.
+    round: HashSet<(u64, u64)>,
+    round_frames: usize,
+    round_chunk_bytes: u64,
     /// Data-stack chunks copied in this walk (3.11+).
     chunks: Vec<Window>,
     /// Buffers of earlier walks' chunks, reused so walks do not allocate.
@@ -89,12 +109,13 @@ impl FrameWalker {
         let family = reader.interp.frame_family();
         let f = &reader.interp.layout.frame;
         let fields = [f.previous, f.code, f.lasti, f.instr_ptr, f.owner];
-        let block = fields.iter().copied().max().unwrap_or(0) as usize + 8;
+        let block = (fields.iter().copied().max().unwrap_or(0) as usize).saturating_add(8);
         if block > MAX_BLOCK {
             return Err(Error::BadData(format!("frame layout needs {block} bytes")));
         }
         self.seen.clear();
         self.direct_reads = 0;
+        self.start_walk(thread);
         let modern = family != FrameFamily::FrameObjects;
         if modern {
             self.copy_current_chunk(reader, thread, block);
@@ -107,10 +128,11 @@ impl FrameWalker {
         let mut addr = thread.top_frame;
         let mut truncated = false;
         while addr != 0 {
-            if self.seen.len() >= MAX_DEPTH {
+            if self.seen.len() >= MAX_DEPTH || self.round_frames >= MAX_ROUND_FRAMES {
                 truncated = true;
                 break;
             }
+            self.round_frames += 1;
             if !self.seen.insert(addr) {
                 return Err(Error::BadData(format!("frame chain loops at 0x{addr:x}")));
             }
@@ -157,6 +179,19 @@ impl FrameWalker {
         Ok(truncated)
     }
 
+    /// Starts a new round when `thread` was walked in this one.
+    fn start_walk(&mut self, thread: &ThreadState) {
+        let key = (thread.interp, thread.addr);
+        if self.round.contains(&key) {
+            self.round.clear();
+            self.round_frames = 0;
+            self.round_chunk_bytes = 0;
+        }
+        if self.round.len() < MAX_ROUND_THREADS {
+            self.round.insert(key);
+        }
+    }
+
     /// Forgets per-thread history (threads that ended).
     pub fn retain_threads(&mut self, live: impl Fn(u64) -> bool) {
         self.last_chains.retain(|t, _| live(*t));
@@ -176,6 +211,10 @@ impl FrameWalker {
     }
 
     fn copy_chunk(&mut self, reader: &ObjectReader, chunk: u64, len: usize) -> bool {
+        if self.round_chunk_bytes.saturating_add(len as u64) > MAX_ROUND_CHUNK_BYTES {
+            return false;
+        }
+        self.round_chunk_bytes += len as u64;
         let mut data = self.spare.pop().unwrap_or_default();
         data.clear();
         data.resize(len, 0);
@@ -204,7 +243,7 @@ impl FrameWalker {
             return false;
         }
         self.next_chunk = 0;
-        let Ok(size) = reader.mem.read_u64(chunk + CHUNK_SIZE as u64) else {
+        let Ok(size) = reader.mem.read_u64(chunk.wrapping_add(CHUNK_SIZE as u64)) else {
             return false;
         };
         if size == 0 || size > MAX_CHUNK_BYTES {

@@ -31,7 +31,7 @@ pub fn read_locals(reader: &ObjectReader, frame: u64, code: u64) -> Result<Vec<L
         if off == 0 {
             return Ok(0);
         }
-        reader.mem.read_u32(code + off)
+        reader.mem.read_u32(code.wrapping_add(off))
     };
     let flags = int_at(c.flags)?;
     let mut args = int_at(c.argcount)? as usize + int_at(c.kwonlyargcount)? as usize;
@@ -41,10 +41,13 @@ pub fn read_locals(reader: &ObjectReader, frame: u64, code: u64) -> Result<Vec<L
     let (count, names_tuple) = if modern {
         (
             int_at(c.nlocalsplus)? as usize,
-            reader.ptr(code + c.localsplusnames)?,
+            reader.ptr(code.wrapping_add(c.localsplusnames))?,
         )
     } else {
-        (int_at(c.nlocals)? as usize, reader.ptr(code + c.varnames)?)
+        (
+            int_at(c.nlocals)? as usize,
+            reader.ptr(code.wrapping_add(c.varnames))?,
+        )
     };
     let count = count.min(MAX_LOCALS);
     if count == 0 {
@@ -52,13 +55,13 @@ pub fn read_locals(reader: &ObjectReader, frame: u64, code: u64) -> Result<Vec<L
     }
     let names = reader.tuple_items(names_tuple, count)?;
     let kinds = if modern {
-        reader.bytes(reader.ptr(code + c.localspluskinds)?, count)?
+        reader.bytes(reader.ptr(code.wrapping_add(c.localspluskinds))?, count)?
     } else {
         vec![KIND_LOCAL; count]
     };
     let slots = reader
         .mem
-        .read_vec(frame + layout.frame.localsplus, count * 8)?;
+        .read_vec(frame.wrapping_add(layout.frame.localsplus), count * 8)?;
     let mut locals = Vec::new();
     for (i, slot) in slots.chunks_exact(8).enumerate().take(names.len()) {
         let kind = kinds.get(i).copied().unwrap_or(0);

@@ -27,7 +27,7 @@ impl<'a> ObjectReader<'a> {
     }
 
     pub fn type_of(&self, obj: u64) -> Result<u64> {
-        self.ptr(obj + 8)
+        self.ptr(obj.wrapping_add(8))
     }
 
     /// A `str` on Python 3, a `str` (bytes) on 2.7: what code objects use for names.
@@ -43,14 +43,14 @@ impl<'a> ObjectReader<'a> {
     /// Bytes of a `bytes` (2.7 `str`) object, at most `cap` of them.
     pub fn bytes(&self, obj: u64, cap: usize) -> Result<Vec<u8>> {
         let l = &self.interp.layout.bytes;
-        let size = self.mem.read_u64(obj + l.size)? as i64;
+        let size = self.mem.read_u64(obj.wrapping_add(l.size))? as i64;
         if size < 0 {
             return Err(Error::BadData(format!(
                 "bytes object 0x{obj:x} has size {size}"
             )));
         }
         let len = (size as usize).min(cap);
-        self.mem.read_vec(obj + l.sval, len)
+        self.mem.read_vec(obj.wrapping_add(l.sval), len)
     }
 
     /// A Python 3 `str` (PEP 393 layout), cut at `cap` characters.
@@ -69,8 +69,8 @@ impl<'a> ObjectReader<'a> {
             return Err(Error::BadData(format!("not a str at 0x{obj:x}")));
         }
         let data = match (compact, ascii) {
-            (true, true) => obj + l.ascii_size,
-            (true, false) => obj + l.compact_size,
+            (true, true) => obj.wrapping_add(l.ascii_size),
+            (true, false) => obj.wrapping_add(l.compact_size),
             (false, _) => word(l.compact_size),
         };
         let chars = (length as usize).min(cap);
@@ -81,8 +81,8 @@ impl<'a> ObjectReader<'a> {
     /// A 2.7 `unicode` object.
     pub fn unicode27(&self, obj: u64, cap: usize) -> Result<String> {
         let l = &self.interp.layout.unicode;
-        let length = self.mem.read_u64(obj + l.length)? as i64;
-        let data = self.ptr(obj + l.data)?;
+        let length = self.mem.read_u64(obj.wrapping_add(l.length))? as i64;
+        let data = self.ptr(obj.wrapping_add(l.data))?;
         let width = l.char_size as usize;
         if length < 0 || !matches!(width, 2 | 4) {
             return Err(Error::BadData(format!("not a unicode at 0x{obj:x}")));
@@ -95,21 +95,21 @@ impl<'a> ObjectReader<'a> {
     /// Item pointers of a tuple, at most `cap`.
     pub fn tuple_items(&self, obj: u64, cap: usize) -> Result<Vec<u64>> {
         let l = &self.interp.layout.tuple;
-        let size = self.mem.read_u64(obj + l.size)? as i64;
+        let size = self.mem.read_u64(obj.wrapping_add(l.size))? as i64;
         if size < 0 || size as usize > MAX_TUPLE_ITEMS {
             return Err(Error::BadData(format!(
                 "tuple at 0x{obj:x} has size {size}"
             )));
         }
         let n = (size as usize).min(cap);
-        let raw = self.mem.read_vec(obj + l.items, n * 8)?;
+        let raw = self.mem.read_vec(obj.wrapping_add(l.items), n * 8)?;
         Ok(words(&raw))
     }
 
     /// An `int`'s value, when it fits in an i128.
     pub fn int_value(&self, obj: u64) -> Result<Option<i128>> {
         let l = &self.interp.layout.long;
-        let tag = self.mem.read_u64(obj + l.size)?;
+        let tag = self.mem.read_u64(obj.wrapping_add(l.size))?;
         let (negative, ndigits) = if self.interp.version.at_least(3, 12) {
             (tag & 3 == 2, (tag >> 3) as usize)
         } else {
@@ -121,7 +121,9 @@ impl<'a> ObjectReader<'a> {
         if bits == 0 || ndigits.checked_mul(bits).map_or(true, |b| b > 126) {
             return Ok(None);
         }
-        let raw = self.mem.read_vec(obj + l.digits, ndigits * width)?;
+        let raw = self
+            .mem
+            .read_vec(obj.wrapping_add(l.digits), ndigits * width)?;
         let mut value: i128 = 0;
         for (i, digit) in raw.chunks_exact(width).enumerate() {
             let d = if width == 2 {
@@ -140,7 +142,9 @@ impl<'a> ObjectReader<'a> {
         let t = &self.interp.types;
         let ty = self.type_of(obj)?;
         if ty == t.int_type && t.int_type != 0 {
-            let v = self.mem.read_u64(obj + self.interp.layout.long.int_value)?;
+            let v = self
+                .mem
+                .read_u64(obj.wrapping_add(self.interp.layout.long.int_value))?;
             return Ok(Some(v as i64 as i128));
         }
         if ty == t.long_type || ty == t.bool_type {
@@ -181,7 +185,9 @@ impl<'a> ObjectReader<'a> {
             });
         }
         if ty == t.float_type {
-            let bits = self.mem.read_u64(obj + self.interp.layout.float.value)?;
+            let bits = self
+                .mem
+                .read_u64(obj.wrapping_add(self.interp.layout.float.value))?;
             return Ok(float_repr(f64::from_bits(bits)));
         }
         let is_py2 = self.interp.version.major == 2;
@@ -205,7 +211,7 @@ impl<'a> ObjectReader<'a> {
                 quote_bytes(&b, max_chars)
             ));
         }
-        let name_ptr = self.ptr(ty + self.interp.layout.type_.name)?;
+        let name_ptr = self.ptr(ty.wrapping_add(self.interp.layout.type_.name))?;
         let raw = self
             .mem
             .read_vec(name_ptr, 64)

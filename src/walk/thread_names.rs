@@ -51,14 +51,14 @@ impl ThreadNames {
 fn read_registry(reader: &ObjectReader, interp: u64) -> crate::error::Result<HashMap<u64, String>> {
     let layout = &reader.interp.layout;
     let mut found = HashMap::new();
-    let modules = reader.ptr(interp + layout.interpreter.modules)?;
+    let modules = reader.ptr(interp.wrapping_add(layout.interpreter.modules))?;
     if modules == 0 {
         return Ok(found);
     }
     let Some(threading) = dict::get_str(reader, modules, "threading")? else {
         return Ok(found);
     };
-    let module_dict = reader.ptr(threading + layout.module.dict)?;
+    let module_dict = reader.ptr(threading.wrapping_add(layout.module.dict))?;
     let Some(active) = dict::get_str(reader, module_dict, "_active")? else {
         return Ok(found);
     };
