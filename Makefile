@@ -44,3 +44,5 @@ clean:
 	$(CARGO) clean
 
 include mk/install.mk
+include mk/bench.mk
+include mk/fuzz.mk

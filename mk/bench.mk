@@ -1,0 +1,55 @@
+# Benchmarks (issue 5): pysampler side by side with py-spy, and criterion
+# micro-benchmarks of the walker on memory snapshots. Included from the
+# Makefile; see BENCHMARKS.md.
+#
+#   make bench            full table (3.9, 3.12, 3.13, 3.14), ~40 min; target/bench/results.{md,json}
+#   make bench-quick      CI smoke: 3.12 only, one repetition, < 2 min; checks that both tools produce numbers
+#   make bench-long       as bench, plus peak RSS after 1,000,000 samples
+#   make bench-micro      cargo bench (criterion): walker per frame family, line tables, aggregation
+#   make pyspy-venv       the cached virtual environment with py-spy 0.4.3
+#
+# BENCH_ARGS passes options to scripts/bench.py, e.g.
+#   make bench BENCH_ARGS="--pythons 3.12 --only cpu,slowdown --reps 5"
+CARGO ?= cargo
+PYENV_ROOT ?= $(HOME)/.pyenv
+BENCH_PYTHON ?= python3
+PYSPY_VERSION := 0.4.3
+PYSPY_VENV ?= $(HOME)/.cache/pysampler/pyspy-venv
+PYSPY := $(PYSPY_VENV)/bin/py-spy
+PYSPY_BASE_PYTHON ?= $(shell ls -d $(PYENV_ROOT)/versions/3.12*/bin/python 2>/dev/null | tail -n 1)
+BENCH_ARGS ?=
+
+.PHONY: bench bench-quick bench-long bench-micro pyspy-venv
+
+## bench: pysampler vs py-spy 0.4.3 on Python 3.9/3.12/3.13/3.14, table in target/bench/results.md
+bench: pyspy-venv sid-root
+	$(CARGO) build --release
+	$(BENCH_PYTHON) scripts/bench.py --py-spy $(PYSPY) $(BENCH_ARGS)
+
+## bench-quick: a short smoke of `make bench` for CI (runs both tools, asserts no targets)
+bench-quick: pyspy-venv
+	$(CARGO) build --release
+	$(BENCH_PYTHON) scripts/bench.py --quick --py-spy $(PYSPY) $(BENCH_ARGS)
+
+## bench-long: `make bench` plus peak RSS after 1,000,000 samples
+bench-long: pyspy-venv sid-root
+	$(CARGO) build --release
+	$(BENCH_PYTHON) scripts/bench.py --long --py-spy $(PYSPY) $(BENCH_ARGS)
+
+## bench-micro: criterion benches of the walker on snapshots (captured at start-up into target/bench/snapshots)
+bench-micro: sid-root
+	$(CARGO) bench --bench walker
+
+## pyspy-venv: py-spy $(PYSPY_VERSION) in a virtual environment cached outside the repository
+pyspy-venv:
+	@if [ -x "$(PYSPY)" ] && "$(PYSPY)" --version 2>/dev/null | grep -qx "py-spy $(PYSPY_VERSION)"; then \
+		echo "py-spy $(PYSPY_VERSION) ready: $(PYSPY)"; \
+	else \
+		if [ -z "$(PYSPY_BASE_PYTHON)" ]; then \
+			echo "no Python 3.12 under $(PYENV_ROOT)/versions to make the py-spy venv (pyenv install 3.12)" >&2; exit 1; \
+		fi; \
+		rm -rf "$(PYSPY_VENV)" && \
+		"$(PYSPY_BASE_PYTHON)" -m venv "$(PYSPY_VENV)" && \
+		"$(PYSPY_VENV)/bin/pip" install --quiet --disable-pip-version-check "py-spy==$(PYSPY_VERSION)" && \
+		"$(PYSPY)" --version; \
+	fi
