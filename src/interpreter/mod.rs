@@ -220,6 +220,9 @@ fn detect_version(
 
 /// Reads the running interpreter's `_Py_DebugOffsets` (3.13+): its version
 /// and the layout values the table says it publishes.
+/// Largest offset or size accepted from a target's `_Py_DebugOffsets`.
+const MAX_PUBLISHED_OFFSET: u64 = 64 * 1024;
+
 fn read_debug_offsets(
     pid: i32,
     mem: &dyn MemorySource,
@@ -242,10 +245,19 @@ fn read_debug_offsets(
     }
     let word = |at: u64| crate::process::memory::word_at(&raw, at);
     let version = Version::from_hex(word(8));
-    let overrides = layout
+    let overrides: Vec<(String, u64)> = layout
         .debug_offsets
         .iter()
         .map(|(field, pos)| (field.clone(), word(*pos)))
         .collect();
+    // Every published value is an offset or size inside one struct (the
+    // largest real one is under 8 KiB); a bigger one is garbage that would
+    // make the walker read or allocate absurd amounts (found by fuzzing).
+    if let Some((field, value)) = overrides.iter().find(|(_, v)| *v > MAX_PUBLISHED_OFFSET) {
+        return Err(Error::Layout {
+            version: version.to_string(),
+            detail: format!("_Py_DebugOffsets gives {field} = {value}, past any real struct"),
+        });
+    }
     Ok((version, overrides))
 }

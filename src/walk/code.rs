@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 /// Largest line table read; bigger ones are cut (lines past the cut are unknown).
 const MAX_LINE_TABLE: usize = 1 << 20;
+/// Largest code-object header read (the fields used are in the first ~200 bytes).
+const MAX_CODE_HEADER: u64 = 4096;
 /// Entries kept before the cache is cleared (bounds memory on long runs over
 /// programs that keep creating code, e.g. `exec` in a loop).
 const MAX_CACHED_CODE: usize = 100_000;
@@ -121,8 +123,12 @@ pub fn fingerprint_span(layout: &crate::interpreter::Layout) -> (u64, usize) {
     let fields = [l.name, l.qualname, l.filename, l.firstlineno, l.linetable];
     let present = fields.iter().copied().filter(|f| *f != 0);
     let start = present.clone().min().unwrap_or(0);
-    let end = present.max().unwrap_or(0) + 8;
-    (start, (end - start) as usize)
+    let end = present.max().unwrap_or(0).saturating_add(8);
+    // Bounded like `read_code`'s header (a hostile layout reads nothing).
+    (
+        start,
+        end.saturating_sub(start).min(MAX_CODE_HEADER) as usize,
+    )
 }
 
 /// A hash of the fields that tell one code object from another: name,
@@ -176,7 +182,12 @@ pub fn read_code(reader: &ObjectReader, code: u64) -> Result<CodeInfo> {
         l.localsplusnames,
         l.localspluskinds,
     ];
-    let end = fields.iter().copied().max().unwrap_or(0) + 8;
+    let end = fields.iter().copied().max().unwrap_or(0).saturating_add(8);
+    if end > MAX_CODE_HEADER {
+        return Err(Error::BadData(format!(
+            "code object layout needs {end} bytes"
+        )));
+    }
     let header = reader.mem.read_vec(code, end as usize)?;
     // A field the version lacks has offset 0 and reads as 0.
     let u64_at = |at: u64| {

@@ -52,7 +52,10 @@ fn keys_and_values(
 ) -> Result<Vec<(u64, u64)>> {
     let k = &reader.interp.layout.dict_keys;
     if k.indices > MAX_KEYS_HEADER {
-        return Err(Error::BadData(format!("dict keys layout needs {} bytes", k.indices)));
+        return Err(Error::BadData(format!(
+            "dict keys layout needs {} bytes",
+            k.indices
+        )));
     }
     let header = reader.mem.read_vec(keys, k.indices as usize)?;
     let word = |at: u64| word_at(&header, at);

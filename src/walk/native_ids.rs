@@ -45,7 +45,7 @@ pub fn tid_at(mem: &dyn MemorySource, ident: u64, offset: usize) -> Option<i32> 
     if ident == 0 {
         return None;
     }
-    mem.read_u32(ident + offset as u64)
+    mem.read_u32(ident.wrapping_add(offset as u64))
         .ok()
         .map(|v| v as i32)
         .filter(|v| *v > 0)
