@@ -13,8 +13,8 @@ use crate::sampling::{Event, SamplerConfig, ThreadSample};
 use crate::walk::frames::RawFrame;
 use crate::walk::{StackReader, ThreadEntry};
 use crossbeam_channel::Sender;
-use parking_lot::Mutex;
 use foldhash::HashMap;
+use parking_lot::Mutex;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -247,6 +247,7 @@ pub fn run(
     stop: Arc<AtomicBool>,
 ) {
     let pid = sampler.process.pid;
+    prefer_this_thread();
     let _ = tx.send(Event::Started(sampler.summary()));
     let mut schedule = Schedule::new(start, config.interval);
     let mut errors_in_row = 0u32;
@@ -297,4 +298,19 @@ pub fn run(
         }
     };
     let _ = tx.send(Event::Ended { pid, reason });
+}
+
+/// Asks the scheduler to run this (sampler) thread promptly when its timer
+/// fires. It runs for microseconds per tick, so this costs others nothing
+/// measurable; without it, on a busy machine a sampler sharing a CPU with
+/// the thread it just resumed waited out that thread's whole time slice
+/// (~4 ms) before the next tick (measured: 300 of 1000 samples a second in
+/// pausing mode). Needs privileges (as ptrace does); ignored without them.
+fn prefer_this_thread() {
+    const SAMPLER_NICE: libc::c_int = -5;
+    // SAFETY: plain syscalls on this thread's own id.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        let _ = libc::setpriority(libc::PRIO_PROCESS, tid, SAMPLER_NICE);
+    }
 }
