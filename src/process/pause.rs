@@ -99,12 +99,6 @@ pub struct PausedThread {
 
 impl Drop for PausedThread {
     fn drop(&mut self) {
-        // A thread that reported its stop may not have left its CPU yet: if
-        // we preempted it there, the kernel's detach sleeps a whole
-        // scheduler tick (~4 ms) waiting for it to finish switching out.
-        // Yielding first lets it do so (measured: pausing mode at 1000 Hz
-        // on a busy machine delivered a third of its samples without this).
-        std::thread::yield_now();
         detach_or_keep(self.thread, self.signal);
     }
 }

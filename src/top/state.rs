@@ -5,8 +5,8 @@ use crate::aggregate::{FrameTable, ProcessSummary};
 use crate::output::filenames::FileNames;
 use crate::sampling::{Event, ThreadSample};
 use crate::top::stats::{FunctionId, Functions, Stack, Tally, ThreadId};
-use parking_lot::Mutex;
 use foldhash::HashMap;
+use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

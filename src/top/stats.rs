@@ -6,8 +6,8 @@
 //! recurses, so a total never exceeds the number of samples.
 
 use crate::aggregate::{FrameId, FrameTable};
-use parking_lot::Mutex;
 use foldhash::HashMap;
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
