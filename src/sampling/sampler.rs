@@ -306,11 +306,14 @@ pub fn run(
 /// the thread it just resumed waited out that thread's whole time slice
 /// (~4 ms) before the next tick (measured: 300 of 1000 samples a second in
 /// pausing mode). Needs privileges (as ptrace does); ignored without them.
+/// Also asks for timers without slack: by default a sleeping thread is woken
+/// up to 50 µs late, a tenth of the interval at 2000 Hz.
 fn prefer_this_thread() {
     const SAMPLER_NICE: libc::c_int = -5;
-    // SAFETY: plain syscalls on this thread's own id.
+    // SAFETY: plain syscalls on this thread's own id and attributes.
     unsafe {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
         let _ = libc::setpriority(libc::PRIO_PROCESS, tid, SAMPLER_NICE);
+        let _ = libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong);
     }
 }
