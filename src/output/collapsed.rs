@@ -49,8 +49,8 @@ pub fn escape_label(label: &str) -> String {
 }
 
 /// One folded line (without newline) for a stack of unescaped labels.
-pub fn fold(labels: &[String], count: u64) -> String {
-    let stack: Vec<String> = labels.iter().map(|l| escape_label(l)).collect();
+pub fn fold<S: AsRef<str>>(labels: &[S], count: u64) -> String {
+    let stack: Vec<String> = labels.iter().map(|l| escape_label(l.as_ref())).collect();
     format!("{} {count}", stack.join(";"))
 }
 
@@ -63,9 +63,12 @@ pub fn lines(profile: &Profile, opts: &RenderOptions) -> Vec<String> {
         .collect()
 }
 
+/// Writes the folded lines one by one (never all of them in memory at once).
 pub fn write(profile: &Profile, opts: &RenderOptions, out: &mut dyn io::Write) -> io::Result<()> {
-    for line in lines(profile, opts) {
-        writeln!(out, "{line}")?;
+    for (labels, count) in collapsed_stacks(profile, opts) {
+        if !labels.is_empty() && count > 0 {
+            writeln!(out, "{}", fold(&labels, count))?;
+        }
     }
     Ok(())
 }

@@ -1,11 +1,13 @@
 //! The output formats of `record`, and what they share: how a frame is
 //! labelled under the options, and the collapsed (label-merged) stacks.
 
-use crate::aggregate::{FrameInfo, NodeId, Profile, ThreadIndex};
+use crate::aggregate::{FrameId, FrameInfo, NodeId, Profile, ThreadIndex};
 use crate::output::filenames::FileNames;
 use crate::output::{chrometrace, collapsed, flamegraph, speedscope};
+use foldhash::HashMap;
 use std::collections::BTreeMap;
 use std::io;
+use std::sync::Arc;
 
 /// An output format of `record`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -117,23 +119,39 @@ pub fn process_label(profile: &Profile, pid: i32) -> String {
 
 /// Collapsed stacks: one (root-first labels, count) per distinct stack after
 /// label merging, sorted by labels. Labels are not escaped here (see
-/// `collapsed` for the folded text format).
-pub fn collapsed_stacks(profile: &Profile, opts: &RenderOptions) -> Vec<(Vec<String>, u64)> {
-    let mut merged: BTreeMap<Vec<String>, u64> = BTreeMap::new();
+/// `collapsed` for the folded text format). Each label is made once and
+/// shared: a long recording has tens of thousands of distinct stacks but
+/// only as many labels as frames.
+pub fn collapsed_stacks(profile: &Profile, opts: &RenderOptions) -> Vec<(Vec<Arc<str>>, u64)> {
+    let mut merged: BTreeMap<Vec<Arc<str>>, u64> = BTreeMap::new();
+    let mut names: HashMap<i32, FileNames> = HashMap::default();
+    let mut frame_labels: HashMap<(i32, FrameId), Arc<str>> = HashMap::default();
+    let mut root_labels: HashMap<(i32, ThreadIndex), Vec<Arc<str>>> = HashMap::default();
     for (thread, node, count) in profile.stacks() {
         let info = &profile.threads[thread as usize];
-        let mut labels = Vec::new();
-        if opts.processes {
-            labels.push(process_label(profile, info.pid));
+        let pid = info.pid;
+        let mut labels = root_labels
+            .entry((pid, thread))
+            .or_insert_with(|| {
+                let mut roots: Vec<Arc<str>> = Vec::new();
+                if opts.processes {
+                    roots.push(process_label(profile, pid).into());
+                }
+                if opts.threads {
+                    roots.push(info.label().into());
+                }
+                roots
+            })
+            .clone();
+        let file_names = names
+            .entry(pid)
+            .or_insert_with(|| file_names(profile, pid, opts));
+        for id in profile.tree.path(node) {
+            let label = frame_labels
+                .entry((pid, id))
+                .or_insert_with(|| frame_label(profile.frames.get(id), file_names, opts).into());
+            labels.push(label.clone());
         }
-        if opts.threads {
-            labels.push(info.label());
-        }
-        labels.extend(
-            shown_stack(profile, thread, node, opts)
-                .iter()
-                .map(ShownFrame::label),
-        );
         *merged.entry(labels).or_insert(0) += count;
     }
     merged.into_iter().collect()
@@ -274,7 +292,7 @@ mod tests {
     fn collapsed_stacks_merge_by_label() {
         let p = fixture::profile();
         let stacks = collapsed_stacks(&p, &RenderOptions::default());
-        let s = |v: &[&str], n| (v.iter().map(|x| x.to_string()).collect::<Vec<_>>(), n);
+        let s = |v: &[&str], n| (v.iter().map(|x| Arc::from(*x)).collect::<Vec<_>>(), n);
         assert_eq!(
             stacks,
             vec![

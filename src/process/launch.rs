@@ -13,11 +13,15 @@ pub fn launch(argv: &[String]) -> Result<Child> {
     let mut cmd = Command::new(program);
     cmd.args(args);
     if let Some((uid, gid)) = sudo_user() {
-        // Under sudo, profile the program as the user who ran sudo, not as root.
-        cmd.uid(uid).gid(gid);
+        // Under sudo, profile the program as the user who ran sudo, not as
+        // root. All three in this order, here: std's own `uid()` switches
+        // user before `pre_exec` closures run, after which `setgroups` is
+        // refused (the launch failed with "permission denied").
+        // SAFETY: only async-signal-safe calls between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
-                if libc::setgroups(1, &gid) != 0 {
+                if libc::setgroups(1, &gid) != 0 || libc::setgid(gid) != 0 || libc::setuid(uid) != 0
+                {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())

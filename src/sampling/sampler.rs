@@ -98,9 +98,12 @@ impl Sampler {
         if config.blocking {
             pause::release_late_stoppers();
         }
-        let entries = self
-            .reader
-            .threads(|| pause::thread_ids(pid).unwrap_or_default())?;
+        // When pausing, each thread's innermost frame is read once it is
+        // held (`fresh_raw_frames`), not here.
+        let entries = self.reader.thread_list(
+            || pause::thread_ids(pid).unwrap_or_default(),
+            !config.blocking,
+        )?;
         // Activity first: a paused thread never looks like it is running.
         let active: Vec<bool> = entries.iter().map(|e| self.is_running(e.tid)).collect();
         let keep: Vec<bool> = entries
@@ -124,8 +127,8 @@ impl Sampler {
             self.raw.clear();
             let truncated = match held {
                 pause::Held::Gone => continue,
-                pause::Held::Paused(_) => self.reader.fresh_raw_frames(entry, &mut self.raw)?,
-                pause::Held::Running => self.reader.raw_frames(entry, &mut self.raw)?,
+                _ if config.blocking => self.reader.fresh_raw_frames(entry, &mut self.raw)?,
+                _ => self.reader.raw_frames(entry, &mut self.raw)?,
             };
             // Which code objects run, fingerprinted while they cannot be freed.
             let first_new = self.sample_codes.len();

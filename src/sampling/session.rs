@@ -25,7 +25,7 @@ const SCAN_INTERVAL: Duration = Duration::from_millis(100);
 /// (a freshly forked process may still be starting its interpreter).
 const ATTACH_ATTEMPTS: u32 = 30;
 /// Samples buffered between samplers and the aggregator.
-const CHANNEL_CAPACITY: usize = 4096;
+const CHANNEL_CAPACITY: usize = 16_384;
 
 pub struct Session {
     pub events: Receiver<Event>,

@@ -74,11 +74,21 @@ impl StackReader {
     /// names. `os_tids` lists the process's threads; it is called only when
     /// the version does not record OS ids and their offset is not known yet.
     pub fn threads(&mut self, os_tids: impl FnOnce() -> Vec<i32>) -> Result<Vec<ThreadEntry>> {
+        self.thread_list(os_tids, true)
+    }
+
+    /// As `threads`; `with_top_frames: false` may leave `top_frame` unread
+    /// (0) for callers that read each thread with `fresh_raw_frames`.
+    pub fn thread_list(
+        &mut self,
+        os_tids: impl FnOnce() -> Vec<i32>,
+        with_top_frames: bool,
+    ) -> Result<Vec<ThreadEntry>> {
         let reader = ObjectReader::new(self.mem.as_ref(), &self.interp);
         let mut entries = Vec::new();
         let mut os_tids = Some(os_tids);
         for interp in threads::interpreters(&reader)? {
-            let states = threads::thread_states(&reader, &interp)?;
+            let states = threads::thread_states(&reader, &interp, with_top_frames)?;
             let holder = threads::gil_holder(&reader, &interp).unwrap_or(None);
             let need_offset = self.tid_offset.is_none() && self.tid_offset_attempts < 10;
             if need_offset && !states.iter().all(|s| s.native_id.is_some()) {

@@ -79,7 +79,14 @@ pub fn interpreters(reader: &ObjectReader) -> Result<Vec<InterpreterState>> {
 }
 
 /// Every thread state of `interp`, in the interpreter's order (newest first).
-pub fn thread_states(reader: &ObjectReader, interp: &InterpreterState) -> Result<Vec<ThreadState>> {
+/// `with_top_frame: false` leaves `top_frame` at 0 where finding it costs a
+/// read of its own (3.11–3.12's cframe), for callers that `reread` the
+/// state anyway once the thread is paused.
+pub fn thread_states(
+    reader: &ObjectReader,
+    interp: &InterpreterState,
+    with_top_frame: bool,
+) -> Result<Vec<ThreadState>> {
     let t = &reader.interp.layout.thread;
     let block = thread_state_block(reader)?;
     let mut threads: Vec<ThreadState> = Vec::new();
@@ -90,7 +97,13 @@ pub fn thread_states(reader: &ObjectReader, interp: &InterpreterState) -> Result
             break; // a cycle in hostile memory
         }
         reader.mem.read(addr, &mut raw)?;
-        threads.push(parse_state(reader, addr, interp.addr, &raw)?);
+        threads.push(parse_state(
+            reader,
+            addr,
+            interp.addr,
+            &raw,
+            with_top_frame,
+        )?);
         addr = word_at(&raw, t.next);
     }
     Ok(threads)
@@ -105,7 +118,7 @@ pub fn reread(reader: &ObjectReader, state: &ThreadState) -> Result<ThreadState>
         .get_mut(..block)
         .ok_or_else(|| Error::BadData(format!("thread state layout needs {block} bytes")))?;
     reader.mem.read(state.addr, raw)?;
-    parse_state(reader, state.addr, state.interp, raw)
+    parse_state(reader, state.addr, state.interp, raw, true)
 }
 
 /// Largest thread-state header re-read per sample, on the stack.
@@ -133,7 +146,13 @@ fn thread_state_block(reader: &ObjectReader) -> Result<usize> {
 }
 
 /// A thread state from its header bytes `raw`, read at `addr`.
-fn parse_state(reader: &ObjectReader, addr: u64, interp: u64, raw: &[u8]) -> Result<ThreadState> {
+fn parse_state(
+    reader: &ObjectReader,
+    addr: u64,
+    interp: u64,
+    raw: &[u8],
+    with_top_frame: bool,
+) -> Result<ThreadState> {
     let t = &reader.interp.layout.thread;
     let family = reader.interp.frame_family();
     let word = |at: u64| word_at(raw, at);
@@ -141,6 +160,7 @@ fn parse_state(reader: &ObjectReader, addr: u64, interp: u64, raw: &[u8]) -> Res
         FrameFamily::FrameObjects => word(t.frame),
         FrameFamily::InterpreterFramesViaCFrame => match word(t.cframe) {
             0 => 0,
+            _ if !with_top_frame => 0,
             cframe => reader.ptr(cframe.wrapping_add(t.cframe_current_frame))?,
         },
         FrameFamily::InterpreterFrames | FrameFamily::TaggedInterpreterFrames => {

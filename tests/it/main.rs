@@ -8,6 +8,7 @@ mod offsets;
 mod pythons;
 mod record;
 mod reliability;
+mod security;
 mod snapshot;
 mod target;
 mod top;

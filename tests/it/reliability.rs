@@ -1,9 +1,10 @@
-//! Fault injection (issue 6): the target exits under pysampler, pysampler is
-//! signalled or killed, threads churn, recursion is deep, code objects are
-//! freed and their addresses reused, names are odd or huge, and the
-//! interpreter is starting or finalising. Whatever happens, the target keeps
-//! running unharmed and not stopped, pysampler never hangs or panics, and
-//! what it prints is either valid or a clear message.
+//! Fault injection (issue 6): the target exits under pysampler (`record`,
+//! `top`, `dump`), pysampler is signalled or killed, threads churn,
+//! recursion is deep, code objects are freed and their addresses reused,
+//! names are odd or huge, and the interpreter is starting or finalising.
+//! Whatever happens, the target keeps running unharmed and not stopped,
+//! pysampler never hangs or panics, and what it prints is either valid or a
+//! clear message.
 //!
 //! Every test repeats its fault `PYSAMPLER_FAULT_ITERATIONS` times (default
 //! 10). Random moments come from a seeded generator; the seed is printed and
@@ -973,6 +974,85 @@ fn target_exits_during_record() {
             let result = record_through_exit(&py, how, Recording::ManyPaused, &mut rng, &dir, i);
             tally.add(
                 &format!("record-paused/{}/{}", how.name(), py.label),
+                &format!("#{i}"),
+                result,
+            );
+        }
+    }
+    tally.finish();
+}
+
+/// `top` (plain snapshots: stdout is a pipe) watching a target that ends at a
+/// random moment: the view ends within `EXIT_LIMIT`, exits 0, says what
+/// happened, and its snapshots showed the target's work.
+fn top_through_exit(py: &Python, how: Ending, rng: &mut Rng) -> Result<String, String> {
+    let target = Target::start(py, "faults_exit.py", &["1"]);
+    let pid = target.pid();
+    let pid_text = pid.to_string();
+    let mut top = spawn_pysampler(&["top", "--pid", &pid_text, "-r", "1000", "--delay", "0.2"]);
+    // Handshake: the first snapshot that shows the target's work.
+    let seen = poll(Duration::from_secs(30), || {
+        String::from_utf8_lossy(&top.stdout_bytes()).contains("main_work")
+    });
+    if !seen {
+        return Err(format!(
+            "top never showed main_work (pid {pid}); stderr: {}",
+            top.stderr_text()
+        ));
+    }
+    let delay = rng.millis(400);
+    std::thread::sleep(delay);
+    let ended = end_target(&target, how)?;
+    let ctx = format!("(delay {delay:?}, pid {pid})");
+    let Some((status, exited_at)) = top.wait_exit(Duration::from_secs(15)) else {
+        return Err(format!(
+            "top still running 15 s after the target's {} {ctx}; stderr: {}",
+            how.name(),
+            top.stderr_text()
+        ));
+    };
+    top.drain();
+    let stderr = top.stderr_text();
+    no_panic(&stderr, Some(status))?;
+    let took = exited_at.saturating_duration_since(ended);
+    let mut problems = Vec::new();
+    if !status.success() {
+        problems.push(format!("top exited with {status}"));
+    }
+    if took > EXIT_LIMIT {
+        problems.push(format!(
+            "top ended {took:?} after the target's {} (limit {EXIT_LIMIT:?})",
+            how.name()
+        ));
+    }
+    let said = stderr
+        .lines()
+        .find(|l| l.starts_with(&format!("pysampler: process {pid}")))
+        .unwrap_or("");
+    let fits = match how {
+        Ending::Normal | Ending::Sigkill => said.contains("exited"),
+        Ending::Exec => said.contains("exec") || said.contains("exited"),
+    };
+    if !fits {
+        problems.push(format!(
+            "stderr does not say what happened to process {pid}: {stderr:?}"
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(format!("{} {ctx}", problems.join("; ")));
+    }
+    Ok(String::new())
+}
+
+#[test]
+fn target_exits_during_top() {
+    let (mut tally, mut rng) = Tally::new("target_exits_during_top");
+    for i in 0..iterations() {
+        let py = python_for(i);
+        for how in [Ending::Normal, Ending::Sigkill, Ending::Exec] {
+            let result = top_through_exit(&py, how, &mut rng);
+            tally.add(
+                &format!("top/{}/{}", how.name(), py.label),
                 &format!("#{i}"),
                 result,
             );
