@@ -137,7 +137,7 @@ pub fn fingerprint_span(layout: &crate::interpreter::Layout) -> (u64, usize) {
 /// object's life (monitoring, counters) are left out.
 pub fn fingerprint(interp: &crate::interpreter::Interpreter, bytes: &[u8], base: u64) -> u64 {
     let l = &interp.layout.code;
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut hash = Fnv::default();
     for (field, width) in [
         (l.name, 8),
         (l.qualname, 8),
@@ -154,11 +154,80 @@ pub fn fingerprint(interp: &crate::interpreter::Interpreter, bytes: &[u8], base:
         } else {
             value
         };
-        for byte in value.to_le_bytes() {
-            hash = (hash ^ byte as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        hash.add(&value.to_le_bytes());
+    }
+    hash.0
+}
+
+/// Bytes of each object a code object names (name, file, line table) that
+/// go into its fingerprint: from its type pointer on (the reference count,
+/// which changes all the time, is skipped), covering length, hash and the
+/// first characters. Pointers alone are not enough: freed objects are
+/// reused last-in first-out, so a new function's code object and strings can
+/// land at exactly the addresses of an old one's (seen on 3.9 with `exec` in
+/// a loop: a cached "g_254" shown for g_256).
+pub const CONTENT_HEAD: (u64, usize) = (8, 64);
+
+/// The addresses of the objects whose heads `fingerprint_contents` hashes,
+/// from a code object's bytes (`bytes` from offset `base`).
+pub fn content_refs(interp: &crate::interpreter::Interpreter, bytes: &[u8], base: u64) -> [u64; 3] {
+    let l = &interp.layout.code;
+    let name = if interp.version.at_least(3, 11) {
+        l.qualname
+    } else {
+        l.name
+    };
+    let word = |field: u64| {
+        if field == 0 {
+            0
+        } else {
+            crate::process::memory::word_at(bytes, field.wrapping_sub(base))
+        }
+    };
+    [word(name), word(l.filename), word(l.linetable)]
+}
+
+/// `fingerprint` extended with the heads of the objects at `refs`
+/// (`heads`: `CONTENT_HEAD.1` bytes each, zeros for one not read).
+pub fn with_contents(fingerprint: u64, heads: &[u8]) -> u64 {
+    let mut hash = Fnv(fingerprint);
+    hash.add(heads);
+    hash.0
+}
+
+/// Reads the heads of the objects at `refs`, in one batched call; zeros
+/// where one could not be read.
+pub fn read_heads(mem: &dyn crate::process::memory::MemorySource, refs: &[u64], out: &mut Vec<u8>) {
+    let (skip, len) = CONTENT_HEAD;
+    out.clear();
+    out.resize(refs.len() * len, 0);
+    let mut requests: Vec<(u64, &mut [u8])> = refs
+        .iter()
+        .zip(out.chunks_mut(len))
+        .filter(|(r, _)| **r != 0)
+        .map(|(r, b)| (r.wrapping_add(skip), b))
+        .collect();
+    let done = mem.read_many(&mut requests);
+    for (_, buf) in requests.iter_mut().skip(done) {
+        buf.fill(0);
+    }
+}
+
+/// FNV-1a, for fingerprints.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    fn add(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 ^ *byte as u64).wrapping_mul(0x0000_0100_0000_01b3);
         }
     }
-    hash
 }
 
 /// Reads a code object's header in one call, then its strings.
@@ -205,8 +274,10 @@ pub fn read_code(reader: &ObjectReader, code: u64) -> Result<CodeInfo> {
         .bytes(u64_at(l.linetable), MAX_LINE_TABLE)
         .unwrap_or_default();
     let first_traceable = i32_at(l.firsttraceable).saturating_mul(2);
+    let mut heads = Vec::new();
+    read_heads(reader.mem, &content_refs(reader.interp, &header, 0), &mut heads);
     Ok(CodeInfo {
-        fingerprint: fingerprint(reader.interp, &header, 0),
+        fingerprint: with_contents(fingerprint(reader.interp, &header, 0), &heads),
         name,
         filename,
         first_line: i32_at(l.firstlineno),

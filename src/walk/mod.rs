@@ -171,8 +171,9 @@ impl StackReader {
         Ok(Some((code, line)))
     }
 
-    /// Fingerprints of the code objects at `codes`, in one batched read
-    /// (0 for one that could not be read). Taken while threads are paused,
+    /// Fingerprints of the code objects at `codes` (0 for one that could
+    /// not be read): their identifying fields and the heads of the objects
+    /// those name, in two batched reads. Taken while threads are paused,
     /// they tell whether a cached code object is still the one running.
     pub fn fingerprints(&self, codes: &[u64], out: &mut Vec<u64>) {
         let (start, len) = code::fingerprint_span(&self.interp.layout);
@@ -183,12 +184,22 @@ impl StackReader {
             .map(|(c, b)| (c.wrapping_add(start), b))
             .collect();
         let done = self.mem.read_many(&mut requests);
+        let headers: Vec<&[u8]> = buffers.chunks(len.max(1)).take(done.min(codes.len())).collect();
+        let refs: Vec<u64> = headers
+            .iter()
+            .flat_map(|h| code::content_refs(&self.interp, h, start))
+            .collect();
+        let mut heads = Vec::new();
+        code::read_heads(self.mem.as_ref(), &refs, &mut heads);
+        let per_code = 3 * code::CONTENT_HEAD.1;
         out.clear();
-        for (i, chunk) in buffers.chunks(len.max(1)).enumerate().take(codes.len()) {
-            out.push(if i < done {
-                code::fingerprint(&self.interp, chunk, start)
-            } else {
-                0
+        for i in 0..codes.len() {
+            out.push(match headers.get(i) {
+                Some(header) => code::with_contents(
+                    code::fingerprint(&self.interp, header, start),
+                    heads.get(i * per_code..(i + 1) * per_code).unwrap_or(&[]),
+                ),
+                None => 0,
             });
         }
     }
