@@ -57,6 +57,16 @@ impl Identity {
             None => Fate::Exited,
             Some(now) if now.start_time != self.start_time => Fate::Exited, // pid reused
             Some(now) if now == *self => Fate::Same,
+            // While a process exits, its memory (and with it the stack and
+            // argument addresses and the executable link) is gone before it
+            // turns into a zombie: that is an exit, not an exec.
+            Some(now)
+                if crate::process::is_exiting(pid)
+                    || now.exe == (0, 0)
+                    || (now.start_stack == 0 && now.arg_start == 0) =>
+            {
+                Fate::Exited
+            }
             Some(_) => Fate::Replaced(
                 std::fs::read_link(format!("/proc/{pid}/exe"))
                     .map(|p| p.to_string_lossy().into_owned())

@@ -112,6 +112,7 @@ impl Sampler {
             .map(|(e, a)| (config.include_idle || *a) && (!config.gil_only || e.owns_gil))
             .collect();
         let mut out = Vec::new();
+        let (mut tried, mut last_error) = (0usize, None);
         self.sample_codes.clear();
         self.sample_fingerprints.clear();
         for (i, entry) in entries.iter().enumerate() {
@@ -124,45 +125,66 @@ impl Sampler {
                 (true, Some(tid)) => pause::pause_thread(pid, tid)?,
                 _ => pause::Held::Running,
             };
-            self.raw.clear();
-            let truncated = match held {
-                pause::Held::Gone => continue,
-                _ if config.blocking => self.reader.fresh_raw_frames(entry, &mut self.raw)?,
-                _ => self.reader.raw_frames(entry, &mut self.raw)?,
-            };
-            // Which code objects run, fingerprinted while they cannot be freed.
-            let first_new = self.sample_codes.len();
-            for raw in &self.raw {
-                if !self.sample_codes.contains(&raw.code) {
-                    self.sample_codes.push(raw.code);
-                }
+            if matches!(held, pause::Held::Gone) {
+                continue;
             }
-            self.reader
-                .fingerprints(&self.sample_codes[first_new..], &mut self.new_fingerprints);
-            self.sample_fingerprints
-                .extend_from_slice(&self.new_fingerprints);
-            // Names are resolved while the thread is held too: a code object
-            // seen for the first time is read before it can be freed. Known
-            // ones come from the cache, checked against the fingerprint.
-            let mut frames = Vec::with_capacity(self.raw.len());
-            for r in 0..self.raw.len() {
-                let raw = self.raw[r];
-                if let Some(id) = self.frame_id(&raw)? {
-                    frames.push(id);
+            tried += 1;
+            match self.thread_frames(entry, config.blocking) {
+                Ok((frames, truncated)) => {
+                    drop(held);
+                    out.push(ThreadSample {
+                        tid: entry.tid,
+                        ident: entry.state.ident,
+                        name: self.name_of(entry),
+                        active: active[i],
+                        owns_gil: entry.owns_gil,
+                        frames,
+                        truncated,
+                    });
                 }
+                // One thread whose memory changed under us (it was ending,
+                // or could not be paused) is left out of this sample; the
+                // sample fails only when no thread could be read.
+                Err(e) => last_error = Some(e),
             }
-            drop(held);
-            out.push(ThreadSample {
-                tid: entry.tid,
-                ident: entry.state.ident,
-                name: self.name_of(entry),
-                active: active[i],
-                owns_gil: entry.owns_gil,
-                frames,
-                truncated,
-            });
         }
-        Ok(out)
+        match last_error {
+            Some(e) if out.is_empty() && tried > 0 => Err(e),
+            _ => Ok(out),
+        }
+    }
+
+    /// One thread's frames as interned ids, innermost first, and whether
+    /// the stack was cut. `fresh`: read its innermost frame again first.
+    fn thread_frames(&mut self, entry: &ThreadEntry, fresh: bool) -> Result<(Vec<FrameId>, bool)> {
+        self.raw.clear();
+        let truncated = if fresh {
+            self.reader.fresh_raw_frames(entry, &mut self.raw)?
+        } else {
+            self.reader.raw_frames(entry, &mut self.raw)?
+        };
+        // Which code objects run, fingerprinted while they cannot be freed.
+        let first_new = self.sample_codes.len();
+        for raw in &self.raw {
+            if !self.sample_codes.contains(&raw.code) {
+                self.sample_codes.push(raw.code);
+            }
+        }
+        self.reader
+            .fingerprints(&self.sample_codes[first_new..], &mut self.new_fingerprints);
+        self.sample_fingerprints
+            .extend_from_slice(&self.new_fingerprints);
+        // Names are resolved while the thread is held too: a code object
+        // seen for the first time is read before it can be freed. Known
+        // ones come from the cache, checked against the fingerprint.
+        let mut frames = Vec::with_capacity(self.raw.len());
+        for r in 0..self.raw.len() {
+            let raw = self.raw[r];
+            if let Some(id) = self.frame_id(&raw)? {
+                frames.push(id);
+            }
+        }
+        Ok((frames, truncated))
     }
 
     fn frame_id(&mut self, raw: &RawFrame) -> Result<Option<FrameId>> {

@@ -275,7 +275,11 @@ pub fn read_code(reader: &ObjectReader, code: u64) -> Result<CodeInfo> {
         .unwrap_or_default();
     let first_traceable = i32_at(l.firsttraceable).saturating_mul(2);
     let mut heads = Vec::new();
-    read_heads(reader.mem, &content_refs(reader.interp, &header, 0), &mut heads);
+    read_heads(
+        reader.mem,
+        &content_refs(reader.interp, &header, 0),
+        &mut heads,
+    );
     Ok(CodeInfo {
         fingerprint: with_contents(fingerprint(reader.interp, &header, 0), &heads),
         name,

@@ -184,7 +184,10 @@ impl StackReader {
             .map(|(c, b)| (c.wrapping_add(start), b))
             .collect();
         let done = self.mem.read_many(&mut requests);
-        let headers: Vec<&[u8]> = buffers.chunks(len.max(1)).take(done.min(codes.len())).collect();
+        let headers: Vec<&[u8]> = buffers
+            .chunks(len.max(1))
+            .take(done.min(codes.len()))
+            .collect();
         let refs: Vec<u64> = headers
             .iter()
             .flat_map(|h| code::content_refs(&self.interp, h, start))

@@ -16,7 +16,7 @@
 
 use crate::formats::parse_folded_line;
 use crate::pythons::{self, Python};
-use crate::target::{marker_line, python_command, Target, PYSAMPLER};
+use crate::target::{dump_when, marker_line, python_command, Target, PYSAMPLER};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read};
@@ -1806,6 +1806,18 @@ fn deep_recursion(label: &str) {
         let target = Target::start(&py, "faults_deep.py", &[&depth.to_string()]);
         let pid = target.pid();
         let case = format!("depth-{depth}/{label}");
+        // READY is printed from the leaf just before it sleeps: wait until
+        // the leaf is seen in its sleep, after which the stack stands still.
+        let leaf_line = marker_line("faults_deep.py", "LINE_LEAF");
+        dump_when(pid, &[], |doc| {
+            doc["threads"].as_array().is_some_and(|ts| {
+                ts.iter().any(|t| {
+                    t["name"] == "deep"
+                        && t["frames"][0]["function"] == "leaf"
+                        && t["frames"][0]["line"] == leaf_line
+                })
+            })
+        });
         // The stack stands still: a third of the iterations is plenty.
         for i in 0..iterations().div_ceil(3).max(3) {
             let out = run_bounded(&dump_args(pid), Duration::from_secs(30));
