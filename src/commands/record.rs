@@ -13,10 +13,10 @@ use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant, SystemTime};
 
-/// How often the live status line is redrawn.
 /// How often the recorder takes in the samples waiting in the channel (the
 /// channel holds 16,384 events: 1.6 s of one process at 10,000 Hz).
 const DRAIN_EVERY: Duration = Duration::from_millis(100);
+/// How often the live status line is redrawn.
 const STATUS_EVERY: Duration = Duration::from_millis(250);
 /// How often the session looks for ended and new processes.
 const POLL_EVERY: Duration = Duration::from_millis(20);
