@@ -33,11 +33,8 @@ impl Identity {
     /// The identity of `pid` now; None when it is gone or unreadable.
     pub fn of(pid: i32) -> Option<Identity> {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // Fields after the command (which may hold spaces and parentheses):
-        // index 0 is field 3 (state) of proc(5).
-        let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
-        let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
-        if fields.first() == Some(&"Z") || fields.first() == Some(&"X") {
+        let field = |n: usize| crate::process::stat_field(&stat, n)?.parse::<u64>().ok();
+        if matches!(crate::process::process_state(&stat), Some('Z') | Some('X')) {
             return None;
         }
         let exe = std::fs::metadata(format!("/proc/{pid}/exe"))

@@ -113,8 +113,16 @@ impl ProcessInfo {
 /// The one-letter state from `/proc/PID/stat` (the field after the command,
 /// which may itself contain spaces and parentheses).
 pub fn process_state(stat: &str) -> Option<char> {
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.trim_start().chars().next()
+    stat_field(stat, 3)?.chars().next()
+}
+
+/// Field `n` (numbered from 1, as in proc(5); 3 or more) of a stat line. The
+/// fields are counted after the command, which may hold spaces and
+/// parentheses of its own.
+pub fn stat_field(stat: &str, n: usize) -> Option<&str> {
+    stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .nth(n.checked_sub(3)?)
 }
 
 /// Whether a process is still there (and not a zombie).
@@ -138,9 +146,7 @@ pub fn stat_is_exiting(path: &str) -> bool {
     let Ok(stat) = std::fs::read_to_string(path) else {
         return true;
     };
-    // The flags are field 9; the fields after the command start at field 3.
-    stat.rfind(')')
-        .and_then(|end| stat[end + 1..].split_whitespace().nth(9 - 3))
+    stat_field(&stat, 9)
         .and_then(|f| f.parse::<u64>().ok())
         .is_some_and(|flags| flags & PF_EXITING != 0)
 }
@@ -159,5 +165,7 @@ mod tests {
         assert_eq!(process_state("12 (a) b) (c) S 1 2"), Some('S'));
         assert_eq!(process_state("12 (python) Z 1"), Some('Z'));
         assert_eq!(process_state("garbage"), None);
+        assert_eq!(super::stat_field("12 (a) b) S 1 2", 5), Some("2"));
+        assert_eq!(super::stat_field("12 (a) S 1", 2), None);
     }
 }
