@@ -108,6 +108,31 @@ fn any_still_attached() -> bool {
     STILL_ATTACHED.with(|list| !list.borrow().is_empty())
 }
 
+/// What PTRACE_SEIZE + PTRACE_INTERRUPT of one thread did.
+enum Seize {
+    /// Attached and asked to stop: collect its stop next.
+    Interrupted,
+    /// It exited (or could not be interrupted, and was let go).
+    Gone,
+    /// EPERM: no permission, or the thread is exiting; callers judge.
+    Denied,
+    Failed(Errno),
+}
+
+fn seize_and_interrupt(thread: Pid) -> Seize {
+    match ptrace::seize(thread, ptrace::Options::empty()) {
+        Ok(()) => {}
+        Err(Errno::ESRCH) => return Seize::Gone,
+        Err(Errno::EPERM) => return Seize::Denied,
+        Err(e) => return Seize::Failed(e),
+    }
+    if ptrace::interrupt(thread).is_err() {
+        detach_or_keep(thread, None);
+        return Seize::Gone;
+    }
+    Seize::Interrupted
+}
+
 /// What `pause_thread` did.
 pub enum Held {
     /// The thread is stopped until this is dropped.
@@ -127,10 +152,10 @@ pub fn pause_thread(pid: i32, tid: i32) -> Result<Held> {
         return Ok(Held::Running);
     }
     let thread = Pid::from_raw(tid);
-    match ptrace::seize(thread, ptrace::Options::empty()) {
-        Ok(()) => {}
-        Err(Errno::ESRCH) => return Ok(Held::Gone),
-        Err(Errno::EPERM) => {
+    match seize_and_interrupt(thread) {
+        Seize::Interrupted => {}
+        Seize::Gone => return Ok(Held::Gone),
+        Seize::Denied => {
             // An exiting thread answers EPERM too.
             let task = format!("/proc/{pid}/task/{tid}/stat");
             if crate::process::stat_is_exiting(&task) {
@@ -138,15 +163,7 @@ pub fn pause_thread(pid: i32, tid: i32) -> Result<Held> {
             }
             return Err(crate::process::permissions::explain(pid));
         }
-        Err(e) => {
-            return Err(Error::BadData(format!(
-                "could not pause thread {tid} of process {pid}: {e}"
-            )))
-        }
-    }
-    if ptrace::interrupt(thread).is_err() {
-        detach_or_keep(thread, None);
-        return Ok(Held::Gone);
+        Seize::Failed(e) => return Err(seize_error(pid, tid, e)),
     }
     let mut interrupted = vec![thread];
     let mut paused = PausedThreads {
@@ -175,28 +192,18 @@ pub fn pause(pid: i32, tids: &[i32]) -> Result<PausedThreads> {
         if is_late(thread) {
             continue; // still ours from an earlier pause; not stopped yet
         }
-        match ptrace::seize(thread, ptrace::Options::empty()) {
-            Ok(()) => {}
-            Err(Errno::ESRCH) => continue,
+        match seize_and_interrupt(thread) {
+            Seize::Interrupted => interrupted.push(thread),
+            Seize::Gone => {}
             // Also what an exiting thread answers: judged after the loop.
-            Err(Errno::EPERM) => {
-                denied = true;
-                continue;
-            }
-            Err(e) => {
+            Seize::Denied => denied = true,
+            Seize::Failed(e) => {
                 // `paused` resumes the threads already stopped; the ones only
                 // interrupted are collected first so none is left behind.
                 collect_stops(&mut interrupted, &mut paused);
-                return Err(Error::BadData(format!(
-                    "could not pause thread {tid} of process {pid}: {e}"
-                )));
+                return Err(seize_error(pid, tid, e));
             }
         }
-        if ptrace::interrupt(thread).is_err() {
-            detach_or_keep(thread, None);
-            continue;
-        }
-        interrupted.push(thread);
     }
     collect_stops(&mut interrupted, &mut paused);
     if paused.stopped.is_empty() {
@@ -208,6 +215,12 @@ pub fn pause(pid: i32, tids: &[i32]) -> Result<PausedThreads> {
         }
     }
     Ok(paused)
+}
+
+fn seize_error(pid: i32, tid: i32, e: Errno) -> Error {
+    Error::BadData(format!(
+        "could not pause thread {tid} of process {pid}: {e}"
+    ))
 }
 
 /// Waits until every interrupted thread is in a ptrace stop (moved to
