@@ -168,7 +168,7 @@ pub fn fingerprint(interp: &crate::interpreter::Interpreter, bytes: &[u8], base:
 /// a loop: a cached "g_254" shown for g_256).
 pub const CONTENT_HEAD: (u64, usize) = (8, 64);
 
-/// The addresses of the objects whose heads `fingerprint_contents` hashes,
+/// The addresses of the objects whose heads `with_contents` hashes,
 /// from a code object's bytes (`bytes` from offset `base`).
 pub fn content_refs(interp: &crate::interpreter::Interpreter, bytes: &[u8], base: u64) -> [u64; 3] {
     let l = &interp.layout.code;
