@@ -41,6 +41,12 @@ pub trait MemorySource {
         done
     }
 
+    /// Marks the start of a group of reads that tends to repeat from one
+    /// sample to the next (the thread list, one thread's walk); `None` ends
+    /// the group. A source may then serve the group from one batched copy
+    /// of what it read last time (see `prefetch`).
+    fn begin_group(&self, _group: Option<u64>) {}
+
     fn read_u64(&self, addr: u64) -> Result<u64> {
         let mut b = [0u8; 8];
         self.read(addr, &mut b)?;

@@ -7,6 +7,7 @@ pub mod maps;
 pub mod memory;
 pub mod pause;
 pub mod permissions;
+pub mod prefetch;
 pub mod signals;
 pub mod snapshot;
 pub mod task_state;
