@@ -7,22 +7,27 @@ use crate::aggregate::{FrameId, FrameInfo, FrameTable, ProcessSummary};
 use crate::error::{Error, Result};
 use crate::interpreter::Interpreter;
 use crate::process::memory::LiveMemory;
+use crate::process::prefetch::Prefetching;
 use crate::process::{pause, ProcessInfo};
-use crate::sampling::schedule::Schedule;
+use crate::sampling::activity::Activity;
+use crate::sampling::schedule::{self, Schedule};
 use crate::sampling::{Event, SamplerConfig, ThreadSample};
 use crate::walk::frames::RawFrame;
 use crate::walk::{StackReader, ThreadEntry};
 use crossbeam_channel::Sender;
 use foldhash::HashMap;
 use parking_lot::Mutex;
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 /// Errors in a row after which a process is considered unreadable.
 const MAX_CONSECUTIVE_ERRORS: u32 = 1000;
+
+/// Keys of the read groups (process::prefetch) other than one thread's
+/// walk, which is keyed by its thread-state address (never these values).
+const THREAD_LIST_GROUP: u64 = u64::MAX;
+const WHOLE_SAMPLE_GROUP: u64 = u64::MAX - 1;
 
 /// Code objects remembered per process before the cache starts over.
 const MAX_CACHED_CODES: usize = 100_000;
@@ -48,10 +53,8 @@ pub struct Sampler {
     sample_codes: Vec<u64>,
     sample_fingerprints: Vec<u64>,
     new_fingerprints: Vec<u64>,
-    /// Open `/proc/PID/task/TID/stat` files, read with one pread per thread.
-    stat_files: HashMap<i32, File>,
+    activity: Activity,
     raw: Vec<RawFrame>,
-    names: HashMap<u64, Arc<str>>,
 }
 
 impl Sampler {
@@ -60,7 +63,7 @@ impl Sampler {
         let process = ProcessInfo::open(pid)?;
         let mem = LiveMemory::new(pid).with_proc_mem_fallback();
         let interp = Interpreter::locate(&process, &mem).map_err(|e| process.explain(e))?;
-        let reader = StackReader::new(interp, Box::new(mem));
+        let reader = StackReader::new(interp, Box::new(Prefetching::new(mem)));
         Ok(Sampler {
             process,
             reader,
@@ -69,9 +72,8 @@ impl Sampler {
             sample_codes: Vec::new(),
             sample_fingerprints: Vec::new(),
             new_fingerprints: Vec::new(),
-            stat_files: HashMap::default(),
+            activity: Activity::default(),
             raw: Vec::new(),
-            names: HashMap::default(),
         })
     }
 
@@ -93,7 +95,24 @@ impl Sampler {
     }
 
     /// Takes one sample of every thread that passes the filters.
+    ///
+    /// Reads come in groups that repeat from one sample to the next, each
+    /// served from one batched copy made at its start (process::prefetch):
+    /// without pausing, the whole sample is one group; when pausing, the
+    /// thread list is one, and each thread's walk another, begun once the
+    /// thread is held so that nothing read before the pause is used after.
     pub fn sample(&mut self, config: &SamplerConfig) -> Result<Vec<ThreadSample>> {
+        let first = match config.blocking {
+            true => THREAD_LIST_GROUP,
+            false => WHOLE_SAMPLE_GROUP,
+        };
+        self.reader.mem.begin_group(Some(first));
+        let result = self.sample_groups(config);
+        self.reader.mem.begin_group(None);
+        result
+    }
+
+    fn sample_groups(&mut self, config: &SamplerConfig) -> Result<Vec<ThreadSample>> {
         let pid = self.process.pid;
         if config.blocking {
             pause::release_late_stoppers();
@@ -104,6 +123,9 @@ impl Sampler {
             || pause::thread_ids(pid).unwrap_or_default(),
             !config.blocking,
         )?;
+        if config.blocking {
+            self.reader.mem.begin_group(None);
+        }
         // Activity first: a paused thread never looks like it is running.
         let active: Vec<bool> = entries.iter().map(|e| self.is_running(e.tid)).collect();
         let keep: Vec<bool> = entries
@@ -129,13 +151,20 @@ impl Sampler {
                 continue;
             }
             tried += 1;
-            match self.thread_frames(entry, config.blocking) {
+            if config.blocking {
+                self.reader.mem.begin_group(Some(entry.state.addr));
+            }
+            let frames = self.thread_frames(entry, config.blocking);
+            if config.blocking {
+                self.reader.mem.begin_group(None);
+            }
+            match frames {
                 Ok((frames, truncated)) => {
                     drop(held);
                     out.push(ThreadSample {
                         tid: entry.tid,
                         ident: entry.state.ident,
-                        name: self.name_of(entry),
+                        name: entry.name.clone(),
                         active: active[i],
                         owns_gil: entry.owns_gil,
                         frames,
@@ -228,38 +257,11 @@ impl Sampler {
         Ok(Some(id))
     }
 
-    fn name_of(&mut self, entry: &ThreadEntry) -> Option<Arc<str>> {
-        let name = entry.name.as_deref()?;
-        let cached = self.names.get(&entry.state.ident);
-        if let Some(n) = cached.filter(|n| &***n == name) {
-            return Some(n.clone());
-        }
-        let n: Arc<str> = name.into();
-        self.names.insert(entry.state.ident, n.clone());
-        Some(n)
-    }
-
-    /// Whether the OS thread is running or runnable, by one pread of its stat file.
     fn is_running(&mut self, tid: Option<i32>) -> bool {
-        let Some(tid) = tid else { return true };
-        let pid = self.process.pid;
-        let file = match self.stat_files.get(&tid) {
-            Some(f) => f,
-            None => match File::open(format!("/proc/{pid}/task/{tid}/stat")) {
-                Ok(f) => self.stat_files.entry(tid).or_insert(f),
-                Err(_) => return false,
-            },
-        };
-        let mut buf = [0u8; 512];
-        let n = match file.read_at(&mut buf, 0) {
-            Ok(n) => n,
-            Err(_) => {
-                self.stat_files.remove(&tid);
-                return false;
-            }
-        };
-        let text = String::from_utf8_lossy(&buf[..n]);
-        crate::process::process_state(&text) == Some('R')
+        match tid {
+            Some(tid) => self.activity.is_running(self.process.pid, tid),
+            None => true,
+        }
     }
 }
 
@@ -272,7 +274,7 @@ pub fn run(
     stop: Arc<AtomicBool>,
 ) {
     let pid = sampler.process.pid;
-    prefer_this_thread();
+    schedule::prefer_this_thread();
     let _ = tx.send(Event::Started(sampler.summary()));
     let mut schedule = Schedule::new(start, config.interval);
     let mut errors_in_row = 0u32;
@@ -323,22 +325,4 @@ pub fn run(
         }
     };
     let _ = tx.send(Event::Ended { pid, reason });
-}
-
-/// Asks the scheduler to run this (sampler) thread promptly when its timer
-/// fires. It runs for microseconds per tick, so this costs others nothing
-/// measurable; without it, on a busy machine a sampler sharing a CPU with
-/// the thread it just resumed waited out that thread's whole time slice
-/// (~4 ms) before the next tick (measured: 300 of 1000 samples a second in
-/// pausing mode). Needs privileges (as ptrace does); ignored without them.
-/// Also asks for timers without slack: by default a sleeping thread is woken
-/// up to 50 µs late, a tenth of the interval at 2000 Hz.
-fn prefer_this_thread() {
-    const SAMPLER_NICE: libc::c_int = -5;
-    // SAFETY: plain syscalls on this thread's own id and attributes.
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        let _ = libc::setpriority(libc::PRIO_PROCESS, tid, SAMPLER_NICE);
-        let _ = libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong);
-    }
 }
