@@ -57,6 +57,46 @@ pub struct RawFrame {
     pub is_generator: bool,
 }
 
+/// Finds a loop in a chain without remembering every address (Brent's
+/// method): the chain is compared with one saved address, saved again at
+/// each power of two. A loop is found within three times the length of the
+/// chain up to its end, and a chain without one costs a comparison per
+/// frame, no hashing.
+struct LoopCheck {
+    saved: u64,
+    steps: usize,
+    power: usize,
+}
+
+impl Default for LoopCheck {
+    fn default() -> Self {
+        LoopCheck {
+            saved: 0,
+            steps: 0,
+            power: 1,
+        }
+    }
+}
+
+impl LoopCheck {
+    /// Whether `addr`, the next address of the chain, was seen before.
+    fn revisits(&mut self, addr: u64) -> bool {
+        if self.steps > 0 && addr == self.saved {
+            return true;
+        }
+        if self.steps == self.power {
+            self.saved = addr;
+            self.power *= 2;
+            self.steps = 0;
+        }
+        if self.steps == 0 {
+            self.saved = addr;
+        }
+        self.steps += 1;
+        false
+    }
+}
+
 /// A copy of target memory made during one walk.
 struct Window {
     start: u64,
@@ -79,7 +119,6 @@ impl Window {
 /// past that, walks stop early and report their stacks as truncated.
 #[derive(Default)]
 pub struct FrameWalker {
-    seen: HashSet<u64>,
     /// (interpreter, thread state) of the walks of this round.
     round: HashSet<(u64, u64)>,
     round_frames: usize,
@@ -113,7 +152,6 @@ impl FrameWalker {
         if block > MAX_BLOCK {
             return Err(Error::BadData(format!("frame layout needs {block} bytes")));
         }
-        self.seen.clear();
         self.direct_reads = 0;
         self.start_walk(thread);
         let modern = family != FrameFamily::FrameObjects;
@@ -127,13 +165,16 @@ impl FrameWalker {
         let mut raw = [0u8; MAX_BLOCK];
         let mut addr = thread.top_frame;
         let mut truncated = false;
+        let mut depth = 0usize;
+        let mut loops = LoopCheck::default();
         while addr != 0 {
-            if self.seen.len() >= MAX_DEPTH || self.round_frames >= MAX_ROUND_FRAMES {
+            if depth >= MAX_DEPTH || self.round_frames >= MAX_ROUND_FRAMES {
                 truncated = true;
                 break;
             }
+            depth += 1;
             self.round_frames += 1;
-            if !self.seen.insert(addr) {
+            if loops.revisits(addr) {
                 return Err(Error::BadData(format!("frame chain loops at 0x{addr:x}")));
             }
             self.fetch(reader, addr, &mut raw[..block], modern)?;
@@ -303,5 +344,44 @@ impl FrameWalker {
         }
         self.direct_reads += 1;
         reader.mem.read(addr, raw)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LoopCheck;
+
+    /// Steps until `LoopCheck` reports the chain `0, 1, …, tail + len - 1`
+    /// that then loops back to `tail`, or None if it never does.
+    fn found_after(tail: u64, len: u64) -> Option<usize> {
+        let mut check = LoopCheck::default();
+        let next = |a: u64| if a + 1 < tail + len { a + 1 } else { tail };
+        let mut addr = 0;
+        for step in 0..10 * (tail + len) as usize {
+            if check.revisits(addr) {
+                return Some(step);
+            }
+            addr = next(addr);
+        }
+        None
+    }
+
+    #[test]
+    fn loops_of_every_shape_are_found_soon() {
+        for tail in [0, 1, 2, 7, 100] {
+            for len in [1, 2, 3, 5, 64, 65, 1000] {
+                let steps = found_after(tail, len).expect("loop not found");
+                assert!(
+                    steps as u64 <= 3 * (tail + len) + 2,
+                    "{tail}+{len}: {steps}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_chain_without_a_loop_is_never_reported() {
+        let mut check = LoopCheck::default();
+        assert!((1..20_000u64).all(|a| !check.revisits(a * 16)));
     }
 }
