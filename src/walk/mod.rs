@@ -55,6 +55,15 @@ pub struct StackReader {
     /// Offset of the tid in glibc's `struct pthread` (≤3.10), once found.
     tid_offset: Option<usize>,
     tid_offset_attempts: u32,
+    fingerprint_buffers: FingerprintBuffers,
+}
+
+/// What `fingerprints` reads into, kept from one sample to the next.
+#[derive(Default)]
+struct FingerprintBuffers {
+    headers: Vec<u8>,
+    refs: Vec<u64>,
+    heads: Vec<u8>,
 }
 
 impl StackReader {
@@ -67,6 +76,7 @@ impl StackReader {
             walker: frames::FrameWalker::default(),
             tid_offset: None,
             tid_offset_attempts: 0,
+            fingerprint_buffers: FingerprintBuffers::default(),
         }
     }
 
@@ -110,7 +120,7 @@ impl StackReader {
                 let name = self
                     .names
                     .get(state.ident)
-                    .or_else(|| is_main.then(|| "MainThread".to_string()));
+                    .or_else(|| is_main.then(|| Arc::from("MainThread")));
                 entries.push(ThreadEntry {
                     state,
                     tid,
@@ -175,34 +185,37 @@ impl StackReader {
     /// not be read): their identifying fields and the heads of the objects
     /// those name, in two batched reads. Taken while threads are paused,
     /// they tell whether a cached code object is still the one running.
-    pub fn fingerprints(&self, codes: &[u64], out: &mut Vec<u64>) {
+    pub fn fingerprints(&mut self, codes: &[u64], out: &mut Vec<u64>) {
         let (start, len) = code::fingerprint_span(&self.interp.layout);
-        let mut buffers = vec![0u8; len * codes.len()];
+        let len = len.max(1);
+        let FingerprintBuffers {
+            headers,
+            refs,
+            heads,
+        } = &mut self.fingerprint_buffers;
+        headers.clear();
+        headers.resize(len * codes.len(), 0);
         let mut requests: Vec<(u64, &mut [u8])> = codes
             .iter()
-            .zip(buffers.chunks_mut(len.max(1)))
+            .zip(headers.chunks_mut(len))
             .map(|(c, b)| (c.wrapping_add(start), b))
             .collect();
-        let done = self.mem.read_many(&mut requests);
-        let headers: Vec<&[u8]> = buffers
-            .chunks(len.max(1))
-            .take(done.min(codes.len()))
-            .collect();
-        let refs: Vec<u64> = headers
-            .iter()
-            .flat_map(|h| code::content_refs(&self.interp, h, start))
-            .collect();
-        let mut heads = Vec::new();
-        code::read_heads(self.mem.as_ref(), &refs, &mut heads);
+        let done = self.mem.read_many(&mut requests).min(codes.len());
+        drop(requests);
+        refs.clear();
+        for header in headers.chunks(len).take(done) {
+            refs.extend(code::content_refs(&self.interp, header, start));
+        }
+        code::read_heads(self.mem.as_ref(), refs, heads);
         let per_code = 3 * code::CONTENT_HEAD.1;
         out.clear();
-        for i in 0..codes.len() {
-            out.push(match headers.get(i) {
-                Some(header) => code::with_contents(
+        for (i, header) in headers.chunks(len).enumerate().take(codes.len()) {
+            out.push(match i < done {
+                true => code::with_contents(
                     code::fingerprint(&self.interp, header, start),
                     heads.get(i * per_code..(i + 1) * per_code).unwrap_or(&[]),
                 ),
-                None => 0,
+                false => 0,
             });
         }
     }
@@ -231,7 +244,7 @@ impl StackReader {
             let mut stack = ThreadStack {
                 ident: entry.state.ident,
                 native_id: entry.tid,
-                name: entry.name.clone(),
+                name: entry.name.as_deref().map(str::to_string),
                 owns_gil: entry.owns_gil,
                 frames: Vec::with_capacity(raw.len()),
                 truncated,
@@ -267,5 +280,5 @@ pub struct ThreadEntry {
     /// OS thread id, when known.
     pub tid: Option<i32>,
     pub owns_gil: bool,
-    pub name: Option<String>,
+    pub name: Option<Arc<str>>,
 }

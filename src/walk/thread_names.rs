@@ -6,18 +6,19 @@ use crate::walk::dict;
 use crate::walk::objects::ObjectReader;
 use crate::walk::threads::ThreadState;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Names by thread ident; refreshed when a thread without a name appears.
 #[derive(Default)]
 pub struct ThreadNames {
-    names: HashMap<u64, String>,
+    names: HashMap<u64, Arc<str>>,
     /// Idents looked up and not found, so a nameless thread is not looked up
     /// again on every sample.
     missing: Vec<u64>,
 }
 
 impl ThreadNames {
-    pub fn get(&self, ident: u64) -> Option<String> {
+    pub fn get(&self, ident: u64) -> Option<Arc<str>> {
         self.names.get(&ident).cloned()
     }
 
@@ -30,7 +31,8 @@ impl ThreadNames {
             return;
         }
         if let Ok(found) = read_registry(reader, interp) {
-            self.names.extend(found);
+            self.names
+                .extend(found.into_iter().map(|(k, v)| (k, Arc::from(v))));
         }
         for t in threads {
             if !self.names.contains_key(&t.ident) && !self.missing.contains(&t.ident) {
