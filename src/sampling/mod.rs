@@ -1,6 +1,7 @@
 //! Sampling: a drift-free schedule and a sampler thread per process, sending
 //! compact samples (interned frame ids) to one aggregator over a channel.
 
+pub mod activity;
 pub mod children;
 pub mod sampler;
 pub mod schedule;

@@ -1,0 +1,170 @@
+//! Whether a thread is running: what `--idle` filters on. The answer is the
+//! state in `/proc/PID/task/TID/stat` ('R': running or runnable), read with
+//! one pread of a file kept open. That file is costly for the kernel to
+//! format (52 fields), and most threads of a web server sleep sample after
+//! sample, so a thread found asleep is checked more cheaply afterwards: its
+//! `schedstat` counts the times it was switched onto a CPU, and while that
+//! count stands still it has not run since, so it is still asleep.
+//!
+//! The one difference from reading the state each time: a thread woken but
+//! still waiting for a CPU counts as idle until it gets one.
+
+use foldhash::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+
+/// Threads remembered before the table starts over (thread churn).
+const MAX_THREADS: usize = 1 << 16;
+
+#[derive(Default)]
+pub struct Activity {
+    threads: HashMap<i32, Thread>,
+}
+
+struct Thread {
+    stat: File,
+    schedstat: Option<File>,
+    verdict: Verdict,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Running,
+    /// Asleep, with the switch count read just before the state said so
+    /// (None: not read yet).
+    Asleep(Option<u64>),
+}
+
+impl Activity {
+    /// Whether thread `tid` of `pid` is running or runnable; false for one
+    /// that cannot be read (gone).
+    pub fn is_running(&mut self, pid: i32, tid: i32) -> bool {
+        if !self.threads.contains_key(&tid) {
+            let Ok(stat) = File::open(format!("/proc/{pid}/task/{tid}/stat")) else {
+                return false;
+            };
+            if self.threads.len() >= MAX_THREADS {
+                self.threads.clear();
+            }
+            let schedstat = File::open(format!("/proc/{pid}/task/{tid}/schedstat")).ok();
+            let verdict = Verdict::Running;
+            self.threads.insert(
+                tid,
+                Thread {
+                    stat,
+                    schedstat,
+                    verdict,
+                },
+            );
+        }
+        let Some(thread) = self.threads.get_mut(&tid) else {
+            return false;
+        };
+        let switches = match thread.verdict {
+            Verdict::Running => None,
+            Verdict::Asleep(before) => {
+                let now = thread.schedstat.as_ref().and_then(switch_count);
+                // 0: the kernel keeps no such count; ask the state.
+                if now.is_some() && now == before && now != Some(0) {
+                    return false;
+                }
+                now
+            }
+        };
+        match state(&thread.stat) {
+            Some('R') => {
+                thread.verdict = Verdict::Running;
+                true
+            }
+            Some(_) => {
+                thread.verdict = Verdict::Asleep(switches);
+                false
+            }
+            None => {
+                self.threads.remove(&tid);
+                false
+            }
+        }
+    }
+}
+
+/// The state letter of a stat file.
+fn state(stat: &File) -> Option<char> {
+    let mut buf = [0u8; 512];
+    let n = stat.read_at(&mut buf, 0).ok()?;
+    crate::process::process_state(std::str::from_utf8(buf.get(..n)?).ok()?)
+}
+
+/// The third field of a schedstat file: times switched onto a CPU.
+fn switch_count(schedstat: &File) -> Option<u64> {
+    let mut buf = [0u8; 96];
+    let n = schedstat.read_at(&mut buf, 0).ok()?;
+    let text = std::str::from_utf8(buf.get(..n)?).ok()?;
+    text.split_whitespace().nth(2)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    fn own_tid() -> i32 {
+        // SAFETY: gettid has no arguments and cannot fail.
+        unsafe { libc::syscall(libc::SYS_gettid) as i32 }
+    }
+
+    #[test]
+    fn a_spinning_thread_runs_and_a_sleeping_one_stays_asleep() {
+        let pid = std::process::id() as i32;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let spin_stop = stop.clone();
+        let spinner = std::thread::spawn(move || {
+            tx.send(own_tid()).unwrap();
+            while !spin_stop.load(Ordering::Relaxed) {
+                std::hint::spin_loop();
+            }
+        });
+        let busy = rx.recv().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let wake_stop = stop.clone();
+        let sleeper = std::thread::spawn(move || {
+            tid_tx.send(own_tid()).unwrap();
+            let _ = rx.recv(); // blocks until woken, then spins
+            while !wake_stop.load(Ordering::Relaxed) {
+                std::hint::spin_loop();
+            }
+        });
+        let asleep = tid_rx.recv().unwrap();
+        let mut activity = Activity::default();
+        // The spinner may be preempted now and then on a busy machine: most
+        // of its checks must say running. The sleeper blocks in recv, and once
+        // seen asleep is answered from its switch count.
+        let running = (0..200).filter(|_| activity.is_running(pid, busy)).count();
+        assert!(running > 150, "spinner running in {running} of 200 checks");
+        // Wait until the sleeper is in its blocking receive.
+        while activity.is_running(pid, asleep) {
+            std::thread::yield_now();
+        }
+        assert!((0..200).all(|_| !activity.is_running(pid, asleep)));
+        // Woken, it is seen running again.
+        tx.send(()).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !activity.is_running(pid, asleep) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "woken thread never seen running"
+            );
+            std::thread::yield_now();
+        }
+        stop.store(true, Ordering::Relaxed);
+        spinner.join().unwrap();
+        sleeper.join().unwrap();
+        assert!(
+            !activity.is_running(pid, busy),
+            "a finished thread is not running"
+        );
+    }
+}
