@@ -23,17 +23,17 @@ BENCH_ARGS ?=
 
 ## bench: pysampler vs py-spy 0.4.3 on Python 3.9/3.12/3.13/3.14, table in target/bench/results.md
 bench: pyspy-venv sid-root
-	$(CARGO) build --release
+	$(CARGO) build --release --bin pysampler --example tick_floor
 	$(BENCH_PYTHON) scripts/bench.py --py-spy $(PYSPY) $(BENCH_ARGS)
 
 ## bench-quick: a short smoke of `make bench` for CI (runs both tools, asserts no targets)
 bench-quick: pyspy-venv
-	$(CARGO) build --release
+	$(CARGO) build --release --bin pysampler --example tick_floor
 	$(BENCH_PYTHON) scripts/bench.py --quick --py-spy $(PYSPY) $(BENCH_ARGS)
 
 ## bench-long: `make bench` plus peak RSS after 1,000,000 samples
 bench-long: pyspy-venv sid-root
-	$(CARGO) build --release
+	$(CARGO) build --release --bin pysampler --example tick_floor
 	$(BENCH_PYTHON) scripts/bench.py --long --py-spy $(PYSPY) $(BENCH_ARGS)
 
 ## bench-micro: criterion benches of the walker on snapshots (captured at start-up into target/bench/snapshots)

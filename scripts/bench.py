@@ -512,7 +512,10 @@ class Bench:
         cells = {
             t.name: {"v": [], "marginal": [], "err": None, "late": [], "wall": [], "samples": []} for t in self.tools
         }
+        floors = []
         for rep in range(self.reps):
+            if short:
+                floors.append(self.wake_floor(1000, short, duration))
             for tool in self.order(rep):
                 c = cells[tool.name]
                 got = {}
@@ -558,6 +561,38 @@ class Bench:
                 Row("CPU per sample, marginal (%d s run less %d s run), %s" % (duration, short, mode),
                     python.label, "µs", marginal["pysampler"], marginal["py-spy"], target)
             )
+            floors = [f for f in floors if f is not None]
+            floor = statistics.median(floors) if floors else None
+            self.add(
+                Row("wake floor: CPU per tick of an empty loop at 1000 Hz (examples/tick_floor), marginal",
+                    python.label, "µs", Cell(floors, "tick_floor failed"),
+                    Cell([], "not reported (the same for both tools)"), ratio=False)
+            )
+            above = {}
+            for name, c in cells.items():
+                values = [m - floor for m in c["marginal"]] if floor is not None else []
+                above[name] = Cell(values, c["err"] or "no runs")
+            self.add(
+                Row("CPU per sample above the wake floor (marginal less floor), %s" % mode,
+                    python.label, "µs", above["pysampler"], above["py-spy"])
+            )
+
+    def wake_floor(self, rate, short, long):
+        """Marginal CPU per tick of examples/tick_floor, which wakes on
+        pysampler's schedule and reads nothing: (CPU of the long run less
+        the short run) / (tick difference). Every sampling profiler pays it
+        per sample; on a VM it is most of a cheap sample's cost."""
+        got = {}
+        for d in (short, long):
+            run = run_profiler([self.args.tick_floor, str(rate), str(d)], timeout=d * 10 + 30)
+            m = re.match(r"ticks (\d+) late (\d+)", run.stdout)
+            self.runs.append({"metric": "wake floor", "argv": run.argv, "rc": run.rc, "cpu_s": run.cpu,
+                              "wall_s": run.wall, "stdout": run.stdout, "loadavg": os.getloadavg()})
+            if run.rc != 0 or not m:
+                return None
+            got[d] = (run.cpu, int(m.group(1)))
+        extra = got[long][1] - got[short][1]
+        return (got[long][0] - got[short][0]) / extra * 1e6 if extra > 0 else None
 
     def max_rate(self, python):
         """Climbs a ladder of rates (--nonblocking, 100-deep busy stack) until
@@ -1057,6 +1092,8 @@ def main():
     ap.add_argument("--only", help="comma-separated subset: cpu,rate,cpu100,slowdown,threads,attach,rss")
     ap.add_argument("--reps", type=int, help="repetitions (default 3, --quick 1)")
     ap.add_argument("--pysampler", default=str(REPO / "target/release/pysampler"))
+    ap.add_argument("--tick-floor", dest="tick_floor", default=str(REPO / "target/release/examples/tick_floor"),
+                    help="the empty sampling loop whose CPU per tick is the wake floor")
     ap.add_argument("--py-spy", dest="pyspy", default=os.path.expanduser("~/.cache/pysampler/pyspy-venv/bin/py-spy"))
     ap.add_argument("--sid-root", default=os.environ.get("PYSAMPLER_SID_ROOT",
                                                          os.path.expanduser("~/.cache/pysampler/sid-root")))
@@ -1076,7 +1113,8 @@ def main():
     if args.nice is not None:
         set_priority(args.nice)
 
-    for exe, what in ((args.pysampler, "pysampler (cargo build --release)"), (args.pyspy, "py-spy (make bench)")):
+    for exe, what in ((args.pysampler, "pysampler (cargo build --release)"), (args.pyspy, "py-spy (make bench)"),
+                      (args.tick_floor, "tick_floor (cargo build --release --example tick_floor)")):
         if not os.access(exe, os.X_OK):
             sys.exit("bench: %s is missing: %s" % (what, exe))
     labels = (args.pythons or ("3.12" if args.quick else "3.9,3.12,3.13,3.14")).split(",")
@@ -1086,6 +1124,7 @@ def main():
     copy_dir = tempfile.mkdtemp(prefix="pysampler-bench-bin-")
     pysampler = os.path.join(copy_dir, "pysampler")
     shutil.copy2(args.pysampler, pysampler)
+    args.tick_floor = shutil.copy2(args.tick_floor, os.path.join(copy_dir, "tick_floor"))
     tools = [Tool("pysampler", pysampler), Tool("py-spy", args.pyspy)]
     info = machine()
     info["pysampler"] = version_of([pysampler])

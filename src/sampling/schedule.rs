@@ -54,6 +54,24 @@ impl Schedule {
     }
 }
 
+/// Asks the scheduler to run this (sampler) thread promptly when its timer
+/// fires. It runs for microseconds per tick, so this costs others nothing
+/// measurable; without it, on a busy machine a sampler sharing a CPU with
+/// the thread it just resumed waited out that thread's whole time slice
+/// (~4 ms) before the next tick (measured: 300 of 1000 samples a second in
+/// pausing mode). Needs privileges (as ptrace does); ignored without them.
+/// Also asks for timers without slack: by default a sleeping thread is woken
+/// up to 50 µs late, a tenth of the interval at 2000 Hz.
+pub fn prefer_this_thread() {
+    const SAMPLER_NICE: libc::c_int = -5;
+    // SAFETY: plain syscalls on this thread's own id and attributes.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        let _ = libc::setpriority(libc::PRIO_PROCESS, tid, SAMPLER_NICE);
+        let _ = libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
