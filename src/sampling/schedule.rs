@@ -1,13 +1,26 @@
 //! A drift-free schedule: tick n is due at start + n × interval, however long
 //! each sample took. A tick that starts late is counted; ticks missed
 //! entirely are skipped rather than taken in a burst.
+//!
+//! A sleeping thread wakes some time after its timer is due: 20–50 µs on a
+//! VM, more than the tenth of an interval a tick may be late by at 2,000 Hz
+//! and above. At those rates the schedule learns how late its wake-ups are
+//! and sleeps that much less, then waits out the rest on the CPU: punctual
+//! ticks for a few microseconds of spinning each. Slower rates just sleep,
+//! where a late wake-up is rare and spinning would cost more than it buys.
 
 use std::time::{Duration, Instant};
+
+/// Shortest interval (highest rate) that only sleeps.
+const SLEEP_ONLY_FROM: Duration = Duration::from_micros(501);
 
 pub struct Schedule {
     start: Instant,
     interval: Duration,
     next: u64,
+    /// How late wake-ups come (ns): an estimate of their 95th percentile,
+    /// which is how much before a tick the schedule wakes (see `early`).
+    oversleep_ns: f64,
 }
 
 /// What the schedule says about one tick.
@@ -25,6 +38,7 @@ impl Schedule {
             start,
             interval,
             next: 0,
+            oversleep_ns: 0.0,
         }
     }
 
@@ -38,10 +52,18 @@ impl Schedule {
         let due = self.interval * self.next as u32;
         let due_at = self.start + due;
         let now = Instant::now();
-        if due_at > now {
-            std::thread::sleep(due_at - now);
+        let wake_at = due_at.checked_sub(self.early()).unwrap_or(due_at);
+        if wake_at > now {
+            std::thread::sleep(wake_at - now);
+            self.learn(Some(wake_at.elapsed()));
+        } else if self.interval < SLEEP_ONLY_FROM {
+            self.learn(None);
         }
-        let started = Instant::now();
+        let mut started = Instant::now();
+        while started < due_at {
+            std::hint::spin_loop();
+            started = Instant::now();
+        }
         let lateness = started.saturating_duration_since(due_at);
         // Skip the ticks that passed while we were busy.
         let elapsed = started.duration_since(self.start);
@@ -72,6 +94,37 @@ pub fn prefer_this_thread() {
     }
 }
 
+impl Schedule {
+    /// How much before a tick to wake up (zero at rates that only sleep;
+    /// the whole interval, i.e. no sleep, when wake-ups come too late to help).
+    fn early(&self) -> Duration {
+        if self.interval >= SLEEP_ONLY_FROM {
+            return Duration::ZERO;
+        }
+        let expected = Duration::from_nanos(self.oversleep_ns as u64);
+        if expected > self.interval / 2 {
+            return self.interval;
+        }
+        expected
+    }
+
+    /// Tracks the 95th percentile of oversleep: each wake-up moves the
+    /// estimate a step up if it came later, a twentieth of a step down if
+    /// not, so one stray wake-up (a VM descheduled for milliseconds) barely
+    /// moves it. Ticks taken without sleeping step it down, so the schedule
+    /// tries sleeping again now and then.
+    fn learn(&mut self, oversleep: Option<Duration>) {
+        const STEP_NS: f64 = 2_000.0;
+        const QUANTILE: f64 = 0.95;
+        let later = oversleep.is_some_and(|o| o.as_nanos() as f64 > self.oversleep_ns);
+        self.oversleep_ns += match later {
+            true => STEP_NS * QUANTILE,
+            false => -STEP_NS * (1.0 - QUANTILE),
+        };
+        self.oversleep_ns = self.oversleep_ns.max(0.0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,6 +138,30 @@ mod tests {
         assert_eq!(a.due, Duration::ZERO);
         assert_eq!(b.due, Duration::from_millis(2));
         assert!(start.elapsed() >= Duration::from_millis(2));
+    }
+
+    #[test]
+    fn fast_ticks_are_never_taken_before_they_are_due() {
+        let start = Instant::now();
+        let interval = Duration::from_micros(200);
+        let mut s = Schedule::new(start, interval);
+        for _ in 0..200 {
+            let tick = s.wait();
+            assert!(
+                start.elapsed() >= tick.due,
+                "tick at {:?} taken early",
+                tick.due
+            );
+        }
+    }
+
+    #[test]
+    fn slow_rates_only_sleep() {
+        let mut s = Schedule::new(Instant::now(), Duration::from_millis(1));
+        for _ in 0..1000 {
+            s.learn(Some(Duration::from_micros(300)));
+        }
+        assert_eq!(s.early(), Duration::ZERO);
     }
 
     #[test]
