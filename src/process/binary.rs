@@ -4,7 +4,11 @@
 use crate::error::{Error, Result};
 use crate::process::maps::MappedFile;
 use crate::process::ProcessInfo;
-use goblin::elf::{program_header::PT_LOAD, Elf};
+use goblin::container::Ctx;
+use goblin::elf::program_header::{ProgramHeader, PT_LOAD};
+use goblin::elf::section_header::{SectionHeader, SHT_DYNSYM, SHT_SYMTAB};
+use goblin::elf::sym::Symtab;
+use goblin::elf::Elf;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -72,42 +76,96 @@ impl Binary {
         })
     }
 
-    /// Parses an ELF image mapped at `base` in the target.
+    /// Parses an ELF image mapped at `base` in the target. Only what is
+    /// used is parsed (program and section headers, the symbol tables'
+    /// entries, names compared in place): a full parse of libpython's
+    /// relocations and string tables was most of attaching's CPU time.
     pub fn parse(path: &str, data: &[u8], base: u64) -> std::result::Result<Binary, String> {
-        let elf = Elf::parse(data).map_err(|e| e.to_string())?;
-        let first_load = elf
-            .program_headers
+        let header = Elf::parse_header(data).map_err(|e| e.to_string())?;
+        let ctx = Ctx::new(
+            header.container().map_err(|e| e.to_string())?,
+            header.endianness().map_err(|e| e.to_string())?,
+        );
+        let program_headers =
+            ProgramHeader::parse(data, header.e_phoff as usize, header.e_phnum as usize, ctx)
+                .map_err(|e| e.to_string())?;
+        let first_load = program_headers
             .iter()
             .filter(|p| p.p_type == PT_LOAD)
             .map(|p| p.p_vaddr & !0xfff)
             .min()
             .ok_or("no loadable segment")?;
         let bias = base.wrapping_sub(first_load);
+        let sections =
+            SectionHeader::parse(data, header.e_shoff as usize, header.e_shnum as usize, ctx)
+                .unwrap_or_default();
+        if sections.is_empty() {
+            // Stripped of section headers (sstrip): only the dynamic
+            // section leads to the symbols, which goblin's full parse follows.
+            return Self::parse_dynamic_only(path, data, bias);
+        }
         let mut symbols = HashMap::new();
-        let tables = [(&elf.dynsyms, &elf.dynstrtab), (&elf.syms, &elf.strtab)];
-        for (syms, strings) in tables {
-            for sym in syms.iter() {
-                if sym.st_value == 0 {
+        // .dynsym first, then .symtab, as the loader would resolve them.
+        for kind in [SHT_DYNSYM, SHT_SYMTAB] {
+            for table in sections.iter().filter(|s| s.sh_type == kind) {
+                let Some(names) = sections.get(table.sh_link as usize) else {
                     continue;
-                }
-                if let Some(name) = strings.get_at(sym.st_name) {
-                    if WANTED_SYMBOLS.contains(&name) {
+                };
+                let count = table.sh_size.checked_div(table.sh_entsize).unwrap_or(0);
+                let Ok(syms) = Symtab::parse(data, table.sh_offset as usize, count as usize, ctx)
+                else {
+                    continue;
+                };
+                for sym in syms.iter().filter(|s| s.st_value != 0) {
+                    let at = names.sh_offset.saturating_add(sym.st_name as u64);
+                    if let Some(name) = wanted_name_at(data, at) {
                         symbols.entry(name.to_string()).or_insert(sym.st_value);
                     }
                 }
             }
         }
-        let rodata = elf
-            .section_headers
+        let section_names = sections.get(header.e_shstrndx as usize);
+        let rodata = sections
             .iter()
-            .find(|s| elf.shdr_strtab.get_at(s.sh_name) == Some(".rodata"))
-            .and_then(|s| data.get(s.sh_offset as usize..(s.sh_offset + s.sh_size) as usize))
+            .find(|s| {
+                section_names.is_some_and(|n| {
+                    c_str_at(data, n.sh_offset.saturating_add(s.sh_name as u64)) == Some(b".rodata")
+                })
+            })
+            .and_then(|s| {
+                data.get(s.sh_offset as usize..s.sh_offset.saturating_add(s.sh_size) as usize)
+            })
             .unwrap_or(data);
         Ok(Binary {
             path: path.to_string(),
             bias,
             symbols,
             version_strings: version_strings(rodata),
+        })
+    }
+
+    fn parse_dynamic_only(
+        path: &str,
+        data: &[u8],
+        bias: u64,
+    ) -> std::result::Result<Binary, String> {
+        let elf = Elf::parse(data).map_err(|e| e.to_string())?;
+        let symbols = elf
+            .dynsyms
+            .iter()
+            .filter(|s| s.st_value != 0)
+            .filter_map(|s| {
+                let name = elf.dynstrtab.get_at(s.st_name)?;
+                WANTED_SYMBOLS
+                    .contains(&name)
+                    .then(|| (name.to_string(), s.st_value))
+            })
+            .collect();
+        Ok(Binary {
+            path: path.to_string(),
+            bias,
+            symbols,
+            version_strings: version_strings(data),
         })
     }
 
@@ -126,6 +184,22 @@ impl Binary {
     }
 }
 
+/// The NUL-terminated string at byte `at` of `data` (at most 256 bytes).
+fn c_str_at(data: &[u8], at: u64) -> Option<&[u8]> {
+    let rest = data.get(usize::try_from(at).ok()?..)?;
+    let len = rest.iter().take(256).position(|b| *b == 0)?;
+    Some(&rest[..len])
+}
+
+/// The name at byte `at` of `data` if it is one of `WANTED_SYMBOLS`.
+fn wanted_name_at(data: &[u8], at: u64) -> Option<&'static str> {
+    let name = c_str_at(data, at)?;
+    WANTED_SYMBOLS
+        .iter()
+        .copied()
+        .find(|w| w.as_bytes() == name)
+}
+
 /// Finds NUL-terminated "X.Y.Z" strings (X = 2 or 3), such as PY_VERSION or
 /// the tail of the install prefix, most frequent first.
 fn version_strings(data: &[u8]) -> Vec<String> {
@@ -140,7 +214,7 @@ fn version_strings(data: &[u8]) -> Vec<String> {
             .take_while(|b| b.is_ascii_digit() || **b == b'.' || **b == b'+')
             .count();
         let candidate = &window[window.len() - run..];
-        if is_version(candidate) {
+        if run >= 5 && is_version(candidate) {
             *counts.entry(candidate).or_default() += 1;
         }
     }
