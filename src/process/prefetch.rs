@@ -29,7 +29,7 @@ const MAX_GROUPS: usize = 4096;
 /// end in (so the padding is mapped whenever the read was): a stack one frame
 /// deeper than last time is still covered.
 const PAD_FROM: u64 = 256;
-const PAD: u64 = 2048;
+const PAD: u64 = 1024;
 const PAGE: u64 = 4096;
 /// Regions closer than this are copied as one (the gap lies within the two
 /// pages the regions touch, so it is mapped too).
@@ -215,7 +215,7 @@ impl<M: MemorySource> MemorySource for Prefetching<M> {
         };
         let total: u64 = plan.iter().map(|(_, l)| *l).sum();
         let mut data = std::mem::take(&mut s.data);
-        data.clear();
+        // Every byte a window covers is read below; only growth is zeroed.
         data.resize(total as usize, 0);
         let mut windows = std::mem::take(&mut s.windows);
         let mut from = 0;

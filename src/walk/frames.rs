@@ -257,7 +257,7 @@ impl FrameWalker {
         }
         self.round_chunk_bytes += len as u64;
         let mut data = self.spare.pop().unwrap_or_default();
-        data.clear();
+        // Filled by the read (or dropped); only growth is zeroed.
         data.resize(len, 0);
         if reader.mem.read(chunk, &mut data).is_err() {
             self.spare.push(data);
