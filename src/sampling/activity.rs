@@ -8,6 +8,11 @@
 //!
 //! The one difference from reading the state each time: a thread woken but
 //! still waiting for a CPU counts as idle until it gets one.
+//!
+//! The same count lets a pausing sampler read a sleeping thread without
+//! pausing it (`still_asleep`): a thread that was not switched onto a CPU
+//! between the count before the read and the count after cannot have
+//! changed its own stack meanwhile.
 
 use foldhash::HashMap;
 use std::fs::File;
@@ -88,6 +93,28 @@ impl Activity {
     }
 }
 
+impl Activity {
+    /// The switch count of thread `tid` as read by this sample's
+    /// `is_running`, if that found it asleep and the kernel keeps the count.
+    pub fn asleep_count(&self, tid: i32) -> Option<u64> {
+        match self.threads.get(&tid)?.verdict {
+            Verdict::Asleep(Some(count)) if count != 0 => Some(count),
+            _ => None,
+        }
+    }
+
+    /// Whether thread `tid` has not been switched onto a CPU since its
+    /// switch count was `count`: it has not run, so its memory is as it was.
+    pub fn still_asleep(&self, tid: i32, count: u64) -> bool {
+        let now = self
+            .threads
+            .get(&tid)
+            .and_then(|t| t.schedstat.as_ref())
+            .and_then(switch_count);
+        now == Some(count)
+    }
+}
+
 /// The state letter of a stat file.
 fn state(stat: &File) -> Option<char> {
     let mut buf = [0u8; 512];
@@ -149,7 +176,9 @@ mod tests {
             std::thread::yield_now();
         }
         assert!((0..200).all(|_| !activity.is_running(pid, asleep)));
-        // Woken, it is seen running again.
+        let count = activity.asleep_count(asleep).expect("a switch count");
+        assert!(activity.still_asleep(asleep, count));
+        // Woken, it is seen running again, and no longer still asleep.
         tx.send(()).unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while !activity.is_running(pid, asleep) {

@@ -29,6 +29,9 @@ const MAX_CONSECUTIVE_ERRORS: u32 = 1000;
 const THREAD_LIST_GROUP: u64 = u64::MAX;
 const WHOLE_SAMPLE_GROUP: u64 = u64::MAX - 1;
 
+/// One thread's frames (or why they could not be read), and what holds it.
+type ThreadRead = (Result<(Vec<FrameId>, bool)>, pause::Held);
+
 /// Code objects remembered per process before the cache starts over.
 const MAX_CACHED_CODES: usize = 100_000;
 
@@ -141,23 +144,10 @@ impl Sampler {
             if !keep[i] {
                 continue;
             }
-            // One thread at a time (see process::pause), and only for as
-            // long as its frames are read and new code objects resolved.
-            let held = match (config.blocking, entry.tid) {
-                (true, Some(tid)) => pause::pause_thread(pid, tid)?,
-                _ => pause::Held::Running,
+            let Some((frames, held)) = self.read_thread(entry, active[i], config)? else {
+                continue; // it exited
             };
-            if matches!(held, pause::Held::Gone) {
-                continue;
-            }
             tried += 1;
-            if config.blocking {
-                self.reader.mem.begin_group(Some(entry.state.addr));
-            }
-            let frames = self.thread_frames(entry, config.blocking);
-            if config.blocking {
-                self.reader.mem.begin_group(None);
-            }
             match frames {
                 Ok((frames, truncated)) => {
                     drop(held);
@@ -181,6 +171,55 @@ impl Sampler {
             Some(e) if out.is_empty() && tried > 0 => Err(e),
             _ => Ok(out),
         }
+    }
+
+    /// Reads one thread's frames, held still for the read when pausing:
+    /// - a thread asleep in the kernel cannot change its own stack, so it is
+    ///   read without a pause, and the read stands if its switch count
+    ///   (sampling::activity) is the same afterwards, i.e. it did not run;
+    ///   if it did, it is read again, paused;
+    /// - any other thread is paused (one at a time, see process::pause) for
+    ///   as long as its frames are read and new code objects resolved.
+    ///
+    /// None: the thread is gone. The `Held` returned resumes it when dropped.
+    fn read_thread(
+        &mut self,
+        entry: &ThreadEntry,
+        active: bool,
+        config: &SamplerConfig,
+    ) -> Result<Option<ThreadRead>> {
+        let pid = self.process.pid;
+        let Some(tid) = entry.tid.filter(|_| config.blocking) else {
+            // Not pausing, or no OS id to pause it by: read as it runs.
+            let frames = match config.blocking {
+                true => self.grouped_frames(entry),
+                false => self.thread_frames(entry, false),
+            };
+            return Ok(Some((frames, pause::Held::Running)));
+        };
+        let codes_before = self.sample_codes.len();
+        if let Some(count) = (!active).then(|| self.activity.asleep_count(tid)).flatten() {
+            let frames = self.grouped_frames(entry);
+            if self.activity.still_asleep(tid, count) {
+                return Ok(Some((frames, pause::Held::Running)));
+            }
+            // It ran meanwhile: what it fingerprinted is not trusted either.
+            self.sample_codes.truncate(codes_before);
+            self.sample_fingerprints.truncate(codes_before);
+        }
+        let held = pause::pause_thread(pid, tid)?;
+        if matches!(held, pause::Held::Gone) {
+            return Ok(None);
+        }
+        Ok(Some((self.grouped_frames(entry), held)))
+    }
+
+    /// `thread_frames` of a thread held still, as its own read group.
+    fn grouped_frames(&mut self, entry: &ThreadEntry) -> Result<(Vec<FrameId>, bool)> {
+        self.reader.mem.begin_group(Some(entry.state.addr));
+        let frames = self.thread_frames(entry, true);
+        self.reader.mem.begin_group(None);
+        frames
     }
 
     /// One thread's frames as interned ids, innermost first, and whether
