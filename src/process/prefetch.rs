@@ -24,6 +24,9 @@ const MAX_PLAN_REGIONS: usize = 4096;
 const MAX_PLAN_BYTES: u64 = 8 << 20;
 /// Groups remembered before the plans start over (thread churn).
 const MAX_GROUPS: usize = 4096;
+/// Regions planned over all groups before the plans start over: thousands
+/// of threads with deep ≤3.10 stacks (a region per frame) stay at 16 MiB.
+const MAX_PLANNED_REGIONS: usize = 1 << 20;
 /// Reads at least this long (data-stack chunks, line tables) are planned a
 /// little longer, up to `PAD` bytes but never past the end of the page they
 /// end in (so the padding is mapped whenever the read was): a stack one frame
@@ -55,6 +58,8 @@ struct State {
     recorded: Vec<(u64, u64)>,
     /// Per group: the regions to copy when it next begins.
     plans: HashMap<u64, Vec<(u64, u64)>>,
+    /// Regions in `plans`.
+    planned_regions: usize,
     /// Batched reads issued, and reads served from a copy (for tests).
     batches: usize,
     hits: usize,
@@ -110,10 +115,13 @@ impl State {
     fn finish(&mut self) {
         self.windows.clear();
         if let Some(group) = self.group.take() {
-            if self.plans.len() >= MAX_GROUPS && !self.plans.contains_key(&group) {
-                self.plans.clear();
-            }
             let plan = plan_regions(&mut self.recorded);
+            let full = self.plans.len() >= MAX_GROUPS && !self.plans.contains_key(&group);
+            if full || self.planned_regions + plan.len() > MAX_PLANNED_REGIONS {
+                self.plans.clear();
+                self.planned_regions = 0;
+            }
+            self.planned_regions += plan.len();
             self.plans.insert(group, plan);
         }
         self.recorded.clear();
@@ -210,9 +218,13 @@ impl<M: MemorySource> MemorySource for Prefetching<M> {
         let Some(group) = group else { return };
         s.group = Some(group);
         // The group's reads this time make its next plan (`finish`).
-        let Some(plan) = s.plans.remove(&group).filter(|p| !p.is_empty()) else {
+        let Some(plan) = s.plans.remove(&group) else {
             return;
         };
+        s.planned_regions = s.planned_regions.saturating_sub(plan.len());
+        if plan.is_empty() {
+            return;
+        }
         let total: u64 = plan.iter().map(|(_, l)| *l).sum();
         let mut data = std::mem::take(&mut s.data);
         // Every byte a window covers is read below; only growth is zeroed.
