@@ -693,19 +693,34 @@ class Bench:
         )
 
     def cpu_at_100hz(self, python):
-        metric = "profiler CPU at 100 Hz, pausing, 100-deep stack"
+        """Profiler CPU / wall time of `record -r 100 -d 10`, start-up and
+        output included, in both modes; beside it the wake floor at 100 Hz
+        (tick_floor's CPU / wall over the same 10 s)."""
         duration = 2 if self.quick else 10
-        cells = {t.name: ([], None) for t in self.tools}
-        for rep in range(self.reps):
-            for tool in self.order(rep):
-                run, facts = self.record_on(python, tool, metric, "deep_busy.py", [duration * 5 + 30], 100, duration)
-                vals, err = cells[tool.name]
-                if run.rc != 0 or facts["samples"] == 0:
-                    cells[tool.name] = (vals, self.failed(tool, python, run))
-                    continue
-                vals.append(run.cpu / run.wall * 100)
-        c = {n: Cell(v, e) for n, (v, e) in cells.items()}
-        self.add(Row(metric, python.label, "% of a core", c["pysampler"], c["py-spy"], "≤ 0.5%", fmt="{:.2f}"))
+        floor = []
+        for nonblocking in (False, True):
+            mode = "--nonblocking" if nonblocking else "pausing"
+            metric = "profiler CPU at 100 Hz, %s, 100-deep stack" % mode
+            cells = {t.name: ([], None) for t in self.tools}
+            for rep in range(self.reps):
+                if not nonblocking and not self.quick:
+                    run = run_profiler([self.args.tick_floor, "100", str(duration)], timeout=duration * 10 + 30)
+                    if run.rc == 0:
+                        floor.append(run.cpu / run.wall * 100)
+                for tool in self.order(rep):
+                    run, facts = self.record_on(python, tool, metric, "deep_busy.py", [duration * 5 + 30], 100,
+                                                duration, nonblocking=nonblocking)
+                    vals, err = cells[tool.name]
+                    if run.rc != 0 or facts["samples"] == 0:
+                        cells[tool.name] = (vals, self.failed(tool, python, run))
+                        continue
+                    vals.append(run.cpu / run.wall * 100)
+            c = {n: Cell(v, e) for n, (v, e) in cells.items()}
+            self.add(Row(metric, python.label, "% of a core", c["pysampler"], c["py-spy"], "≤ 0.5%", fmt="{:.2f}"))
+        if floor:
+            self.add(Row("wake floor at 100 Hz: CPU of an empty loop (examples/tick_floor) / wall", python.label,
+                         "% of a core", Cell(floor), Cell([], "not reported (the same for both tools)"),
+                         fmt="{:.2f}", ratio=False))
 
     def fixed_work_run(self, python, tool, iterations, rate, nonblocking, attach_wait):
         """One run of the fixed-work fixture, alone (tool None) or under a

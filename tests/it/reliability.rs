@@ -280,6 +280,42 @@ fn signal(pid: i32, sig: i32) {
     unsafe { libc::kill(pid, sig) };
 }
 
+/// A process that is not our child, held by a pidfd: signals reach it and
+/// no later process that gets its pid.
+struct ProcessHandle(std::os::fd::OwnedFd);
+
+impl ProcessHandle {
+    fn open(pid: i32) -> Result<ProcessHandle, String> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: pidfd_open returns a new descriptor (or -1), which we own.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        if fd < 0 {
+            return Err(format!(
+                "pidfd_open({pid}): {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok(ProcessHandle(unsafe {
+            std::os::fd::OwnedFd::from_raw_fd(fd as i32)
+        }))
+    }
+
+    /// Sends `sig`; a process already gone is left alone.
+    fn signal(&self, sig: i32) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a valid pidfd, no siginfo, no flags.
+        unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.0.as_raw_fd(),
+                sig,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+    }
+}
+
 /// Signal numbers pending for the whole process (`ShdPnd`).
 fn shared_pending(pid: i32) -> u64 {
     status_field(&format!("/proc/{pid}/status"), "ShdPnd")
@@ -1389,6 +1425,10 @@ fn double_sigint_launched(
         .nth(3)
         .and_then(|p| p.parse().ok())
         .ok_or_else(|| format!("no pid in {line:?}"))?;
+    // Not our child: once pysampler is gone it is reparented and reaped by
+    // others, and its pid may be reused (pid_max is 32768 here, and the
+    // churn tests start thousands of threads): signal it through a pidfd.
+    let program = ProcessHandle::open(pid)?;
     // The program's stdout is pysampler's: its handshake arrives there.
     if !poll(Duration::from_secs(30), || {
         String::from_utf8_lossy(&rec.stdout_bytes()).contains("READY\n")
@@ -1431,7 +1471,7 @@ fn double_sigint_launched(
             ));
         }
         // The program's stdout is pysampler's: read the results from there.
-        signal(pid, libc::SIGUSR1);
+        program.signal(libc::SIGUSR1);
         if !poll(Duration::from_secs(20), || !alive(pid)) {
             return Err(format!("the program {pid} never finished after SIGUSR1"));
         }
@@ -1439,9 +1479,7 @@ fn double_sigint_launched(
         let text = String::from_utf8_lossy(&rec.stdout_bytes()).into_owned();
         check_checksum_text(&text)
     })();
-    if alive(pid) {
-        signal(pid, libc::SIGKILL);
-    }
+    program.signal(libc::SIGKILL);
     result.map_err(|e| format!("{e} {ctx}"))?;
     Ok(if i < 2 {
         format!("exit {:?} {took:?} after the second", status.code())

@@ -68,8 +68,17 @@ impl Target {
                 }
             }
         });
-        let target = Target { child, lines };
-        target.wait_for_line("READY");
+        let mut target = Target { child, lines };
+        if let Err(e) = target.wait_for_line("READY") {
+            // Say how it ended: a signal here is someone else's (no profiler
+            // has seen this process yet).
+            let status = target.child.try_wait();
+            panic!(
+                "{} {script} never printed READY ({e}); pid {}, status {status:?}",
+                python.label,
+                target.pid()
+            );
+        }
         target
     }
 
@@ -78,14 +87,14 @@ impl Target {
     }
 
     /// Blocks until the fixture prints a line starting with `prefix`.
-    pub fn wait_for_line(&self, prefix: &str) -> String {
+    fn wait_for_line(&self, prefix: &str) -> Result<String, mpsc::RecvTimeoutError> {
         let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
-                Ok(line) if line.starts_with(prefix) => return line,
+                Ok(line) if line.starts_with(prefix) => return Ok(line),
                 Ok(_) => continue,
-                Err(e) => panic!("fixture never printed {prefix}: {e}"),
+                Err(e) => return Err(e),
             }
         }
     }
