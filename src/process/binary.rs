@@ -41,7 +41,8 @@ pub struct Binary {
     /// Added to a symbol's value to get its address in the target.
     pub bias: u64,
     symbols: HashMap<String, u64>,
-    /// Version strings ("3.9.18") found in the read-only data, most frequent first.
+    /// Version strings ("3.9.18") found in the read-only data, most frequent
+    /// first; not looked for when the binary has `Py_Version`.
     pub version_strings: Vec<String>,
 }
 
@@ -136,11 +137,16 @@ impl Binary {
                 data.get(s.sh_offset as usize..s.sh_offset.saturating_add(s.sh_size) as usize)
             })
             .unwrap_or(data);
+        // 3.11+ publish their version in `Py_Version`: no need to scan.
+        let version_strings = match symbols.contains_key("Py_Version") {
+            true => Vec::new(),
+            false => version_strings(rodata),
+        };
         Ok(Binary {
             path: path.to_string(),
             bias,
             symbols,
-            version_strings: version_strings(rodata),
+            version_strings,
         })
     }
 
