@@ -240,6 +240,19 @@ def run_profiler(argv, timeout):
     return Profiler(argv, timeout).wait()
 
 
+# Peak RSS comes from GNU time, not from our own wait4: a child forked from
+# this harness and then exec'd keeps the harness's RSS at the fork (~24 MiB
+# of Python) as its ru_maxrss floor, since the kernel records the old
+# image's high-water mark at exec. GNU time forks the profiler from its own
+# process of ~2 MiB.
+GNU_TIME = "/usr/bin/time"
+
+
+def peak_rss_kb(run):
+    m = re.search(r"PEAK_RSS_KB (\d+)", run.stderr)
+    return int(m.group(1)) if m else None
+
+
 # ---------------------------------------------------------------------------
 # the two tools
 
@@ -481,11 +494,16 @@ class Bench:
         self.loads.append({"section": name, "loadavg": load, "time": time.time()})
         log("%s (load average %.2f %.2f %.2f)" % (name, *load))
 
-    def record_on(self, python, tool, metric, fixture, fixture_args, rate, duration, marker=None, **flags):
-        """Starts a fixture, records it for `duration` s, returns (run, facts)."""
+    def record_on(self, python, tool, metric, fixture, fixture_args, rate, duration, marker=None, peak_rss=False,
+                  **flags):
+        """Starts a fixture, records it for `duration` s, returns (run, facts).
+        `peak_rss`: run the profiler under GNU time, whose %M is the
+        profiler's own peak (see `peak_rss_kb`)."""
         with Target(python, fixture, *fixture_args) as target:
             out = self.out_path(tool)
             argv = tool.record(target.pid, rate, duration, out, **flags)
+            if peak_rss:
+                argv = [GNU_TIME, "-f", "PEAK_RSS_KB %M"] + argv
             run = run_profiler(argv, timeout=duration * 20 + 60)
             total, marked, stacks = raw_counts(out, marker)
             facts = {
@@ -854,12 +872,13 @@ class Bench:
                     metric = "peak RSS, record -f flamegraph, 10,000 stacks"
                     run, facts = self.record_on(
                         python, tool, metric, "bench_many_stacks.py", [d * 40 + 30], rate, d,
-                        fmt="flamegraph", nonblocking=True, nolineno=True,
+                        fmt="flamegraph", nonblocking=True, nolineno=True, peak_rss=True,
                     )
-                    if run.rc != 0:
+                    peak = peak_rss_kb(run)
+                    if run.rc != 0 or peak is None:
                         errors[tool.name] = self.failed(tool, python, run)
                         continue
-                    results[tool.name][d].append(run.maxrss_kb / 1024)
+                    results[tool.name][d].append(peak / 1024)
                     summary = tool.summary(run)
                     samples[tool.name][d].append(summary.get("samples"))
         for d in durations:
@@ -1133,7 +1152,8 @@ def main():
         set_priority(args.nice)
 
     for exe, what in ((args.pysampler, "pysampler (cargo build --release)"), (args.pyspy, "py-spy (make bench)"),
-                      (args.tick_floor, "tick_floor (cargo build --release --example tick_floor)")):
+                      (args.tick_floor, "tick_floor (cargo build --release --example tick_floor)"),
+                      (GNU_TIME, "GNU time, for peak RSS (apt-get install time)")):
         if not os.access(exe, os.X_OK):
             sys.exit("bench: %s is missing: %s" % (what, exe))
     labels = (args.pythons or ("3.12" if args.quick else "3.9,3.12,3.13,3.14")).split(",")
