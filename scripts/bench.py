@@ -164,6 +164,25 @@ class BenchError(Exception):
     pass
 
 
+class OtherCpusBusy:
+    """Keeps every CPU but one busy with a spinning process while in use, as
+    on a loaded server: a profiler's costs there differ from an idle
+    machine's (no idle CPU to wake, and none for a resumed thread to move to)."""
+
+    def __init__(self):
+        self.procs = []
+
+    def __enter__(self):
+        for _ in range(max(1, (os.cpu_count() or 2) - 1)):
+            self.procs.append(subprocess.Popen([sys.executable, "-c", "while True: pass"]))
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            p.kill()
+            p.wait()
+
+
 class Run:
     """A finished profiler process: exit code, CPU (user + system, from
     wait4), wall time from spawn to exit, peak RSS, outputs."""
@@ -519,13 +538,20 @@ class Bench:
 
     # -- metrics ---------------------------------------------------------------
 
-    def cpu_per_sample(self, python, nonblocking):
+    def cpu_per_sample(self, python, nonblocking, others_busy=False):
         """Profiler CPU (user + system) per sample on the 100-deep busy stack,
         -r 1000 -d 5: total CPU / samples (start-up and writing the output
         included). Outside --quick, also a 1 s run per repetition, giving the
         marginal cost (CPU of the 5 s run less the 1 s run, over the sample
-        difference), which leaves start-up and output out."""
+        difference), which leaves start-up and output out. `others_busy`:
+        the same with every other CPU kept busy (OtherCpusBusy)."""
         mode = "--nonblocking" if nonblocking else "pausing"
+        if not others_busy:
+            return self.cpu_per_sample_in(python, nonblocking, mode, "")
+        with OtherCpusBusy():
+            return self.cpu_per_sample_in(python, nonblocking, mode + ", other CPUs busy", ", other CPUs busy")
+
+    def cpu_per_sample_in(self, python, nonblocking, mode, load):
         metric = "CPU per sample, 100-deep stack, 1 thread, -r 1000 -d {d} (" + mode + ")"
         duration = 1 if self.quick else 5
         short = None if self.quick else 1
@@ -584,7 +610,7 @@ class Bench:
             floors = [f for f in floors if f is not None]
             floor = statistics.median(floors) if floors else None
             self.add(
-                Row("wake floor: CPU per tick of an empty loop at 1000 Hz (examples/tick_floor), marginal",
+                Row("wake floor: CPU per tick of an empty loop at 1000 Hz (examples/tick_floor), marginal" + load,
                     python.label, "µs", Cell(floors, "tick_floor failed"),
                     Cell([], "not reported (the same for both tools)"), ratio=False)
             )
@@ -986,6 +1012,7 @@ class Bench:
             steps = [
                 ("cpu", lambda: self.cpu_per_sample(python, True)),
                 ("cpu", lambda: self.cpu_per_sample(python, False)),
+                ("cpubusy", lambda: self.cpu_per_sample(python, False, others_busy=True)),
                 ("rate", lambda: self.max_rate(python)),
                 ("cpu100", lambda: self.cpu_at_100hz(python)),
                 ("slowdown", lambda: self.slowdown(python)),
@@ -1127,7 +1154,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="CI smoke: 3.12 only, 1 repetition, short runs")
     ap.add_argument("--long", action="store_true", help="also measure peak RSS after 1,000,000 samples")
     ap.add_argument("--pythons", help="comma-separated, default 3.9,3.12,3.13,3.14 (--quick: 3.12)")
-    ap.add_argument("--only", help="comma-separated subset: cpu,rate,cpu100,slowdown,threads,attach,rss")
+    ap.add_argument("--only", help="comma-separated subset: cpu,cpubusy,rate,cpu100,slowdown,threads,attach,rss")
     ap.add_argument("--reps", type=int, help="repetitions (default 3, --quick 1)")
     ap.add_argument("--pysampler", default=str(REPO / "target/release/pysampler"))
     ap.add_argument("--tick-floor", dest="tick_floor", default=str(REPO / "target/release/examples/tick_floor"),

@@ -34,7 +34,9 @@ fn dump(args: &DumpArgs, process: &ProcessInfo) -> Result<i32> {
         // process::pause for why never all together).
         let pid = process.pid;
         let result = reader.read_holding(&tids, args.locals, |entry| match entry.tid {
-            Some(tid) if !args.nonblocking => pause::pause_thread(pid, tid).map(Some),
+            Some(tid) if !args.nonblocking => {
+                pause::pause_thread(pid, tid, pause::StopWait::Spin).map(Some)
+            }
             _ => Ok(None),
         });
         match result {

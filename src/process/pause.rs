@@ -91,6 +91,22 @@ fn is_late(thread: Pid) -> bool {
     STILL_ATTACHED.with(|late| late.borrow().contains(&thread))
 }
 
+/// How to wait for an interrupted thread to stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopWait {
+    /// Poll without giving up the CPU: for a thread on another CPU, which
+    /// stops within microseconds. Yielding instead can hand our CPU to
+    /// another program on it for the rest of its time slice.
+    Spin,
+    /// Yield between polls: for a thread on our own CPU, which cannot stop
+    /// until it runs (see sampling::sampler_cpus).
+    Yield,
+}
+
+/// How long to poll before sleeping between polls (a thread in a long
+/// system call or not scheduled may take milliseconds).
+const POLL_FOR: Duration = Duration::from_micros(200);
+
 /// One thread stopped by us; dropping it resumes it.
 pub struct PausedThread {
     thread: Pid,
@@ -146,7 +162,7 @@ pub enum Held {
 }
 
 /// Stops thread `tid` of `pid` (see `Held`).
-pub fn pause_thread(pid: i32, tid: i32) -> Result<Held> {
+pub fn pause_thread(pid: i32, tid: i32, wait: StopWait) -> Result<Held> {
     release_late_stoppers();
     if any_still_attached() {
         return Ok(Held::Running);
@@ -169,7 +185,7 @@ pub fn pause_thread(pid: i32, tid: i32) -> Result<Held> {
     let mut paused = PausedThreads {
         stopped: Vec::with_capacity(1),
     };
-    collect_stops(&mut interrupted, &mut paused);
+    collect_stops(&mut interrupted, &mut paused, wait);
     Ok(match paused.stopped.pop() {
         Some((thread, signal)) => Held::Paused(PausedThread { thread, signal }),
         None if is_late(thread) => Held::Running,
@@ -200,12 +216,12 @@ pub fn pause(pid: i32, tids: &[i32]) -> Result<PausedThreads> {
             Seize::Failed(e) => {
                 // `paused` resumes the threads already stopped; the ones only
                 // interrupted are collected first so none is left behind.
-                collect_stops(&mut interrupted, &mut paused);
+                collect_stops(&mut interrupted, &mut paused, StopWait::Yield);
                 return Err(seize_error(pid, tid, e));
             }
         }
     }
-    collect_stops(&mut interrupted, &mut paused);
+    collect_stops(&mut interrupted, &mut paused, StopWait::Yield);
     if paused.stopped.is_empty() {
         if !crate::process::is_alive(pid) {
             return Err(Error::ProcessExited(pid));
@@ -226,10 +242,10 @@ fn seize_error(pid: i32, tid: i32, e: Errno) -> Error {
 /// Waits until every interrupted thread is in a ptrace stop (moved to
 /// `paused`), has exited (dropped), or the deadline passed (kept as a late
 /// stopper, detached once its stop arrives).
-fn collect_stops(interrupted: &mut Vec<Pid>, paused: &mut PausedThreads) {
-    let deadline = Instant::now() + STOP_TIMEOUT;
-    let mut polls = 0u32;
-    while !interrupted.is_empty() {
+fn collect_stops(interrupted: &mut Vec<Pid>, paused: &mut PausedThreads, wait: StopWait) {
+    let started = Instant::now();
+    let deadline = started + STOP_TIMEOUT;
+    loop {
         interrupted.retain(|thread| match poll_stop(*thread) {
             Poll::Running => true,
             Poll::Stopped(signal) => {
@@ -241,18 +257,17 @@ fn collect_stops(interrupted: &mut Vec<Pid>, paused: &mut PausedThreads) {
         if interrupted.is_empty() {
             break;
         }
-        if Instant::now() >= deadline {
+        let now = Instant::now();
+        if now >= deadline {
             // Detaching now would fail (the thread is not stopped yet) and
             // leave the interrupt pending: let it stop, then detach it.
             STILL_ATTACHED.with(|late| late.borrow_mut().append(interrupted));
             break;
         }
-        // A thread stops within microseconds; spin briefly, then back off.
-        polls += 1;
-        if polls < 64 {
-            std::thread::yield_now();
-        } else {
-            std::thread::sleep(Duration::from_micros(50));
+        match wait {
+            _ if now - started >= POLL_FOR => std::thread::sleep(Duration::from_micros(50)),
+            StopWait::Spin => std::hint::spin_loop(),
+            StopWait::Yield => std::thread::yield_now(),
         }
     }
 }

@@ -30,6 +30,8 @@ struct Thread {
     stat: File,
     schedstat: Option<File>,
     verdict: Verdict,
+    /// The CPU it last ran on, as of the last stat read.
+    cpu: Option<usize>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -59,6 +61,7 @@ impl Activity {
                     stat,
                     schedstat,
                     verdict,
+                    cpu: None,
                 },
             );
         }
@@ -76,7 +79,9 @@ impl Activity {
                 now
             }
         };
-        match state(&thread.stat) {
+        let (state, cpu) = state_and_cpu(&thread.stat);
+        thread.cpu = cpu;
+        match state {
             Some('R') => {
                 thread.verdict = Verdict::Running;
                 true
@@ -103,6 +108,12 @@ impl Activity {
         }
     }
 
+    /// The CPU thread `tid` last ran on, as of `is_running`'s last read of
+    /// its stat file (a thread answered as still asleep has not run since).
+    pub fn last_cpu(&self, tid: i32) -> Option<usize> {
+        self.threads.get(&tid)?.cpu
+    }
+
     /// Whether thread `tid` has not been switched onto a CPU since its
     /// switch count was `count`: it has not run, so its memory is as it was.
     pub fn still_asleep(&self, tid: i32, count: u64) -> bool {
@@ -115,11 +126,18 @@ impl Activity {
     }
 }
 
-/// The state letter of a stat file.
-fn state(stat: &File) -> Option<char> {
+/// The state letter of a stat file, and the CPU it last ran on (field 39).
+fn state_and_cpu(stat: &File) -> (Option<char>, Option<usize>) {
     let mut buf = [0u8; 512];
-    let n = stat.read_at(&mut buf, 0).ok()?;
-    crate::process::process_state(std::str::from_utf8(buf.get(..n)?).ok()?)
+    let Some(text) = stat
+        .read_at(&mut buf, 0)
+        .ok()
+        .and_then(|n| std::str::from_utf8(buf.get(..n)?).ok())
+    else {
+        return (None, None);
+    };
+    let cpu = crate::process::stat_field(text, 39).and_then(|f| f.parse().ok());
+    (crate::process::process_state(text), cpu)
 }
 
 /// The third field of a schedstat file: times switched onto a CPU.

@@ -4,6 +4,7 @@
 pub mod activity;
 pub mod children;
 pub mod sampler;
+pub mod sampler_cpus;
 pub mod schedule;
 pub mod session;
 

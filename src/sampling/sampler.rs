@@ -10,6 +10,7 @@ use crate::process::memory::LiveMemory;
 use crate::process::prefetch::Prefetching;
 use crate::process::{pause, ProcessInfo};
 use crate::sampling::activity::Activity;
+use crate::sampling::sampler_cpus::SamplerCpus;
 use crate::sampling::schedule::{self, Schedule};
 use crate::sampling::{Event, SamplerConfig, ThreadSample};
 use crate::walk::frames::RawFrame;
@@ -57,6 +58,8 @@ pub struct Sampler {
     sample_fingerprints: Vec<u64>,
     new_fingerprints: Vec<u64>,
     activity: Activity,
+    /// When pausing, keeps the sampler off the CPU of the thread it pauses.
+    cpus: SamplerCpus,
     raw: Vec<RawFrame>,
 }
 
@@ -76,6 +79,7 @@ impl Sampler {
             sample_fingerprints: Vec::new(),
             new_fingerprints: Vec::new(),
             activity: Activity::default(),
+            cpus: SamplerCpus::new(),
             raw: Vec::new(),
         })
     }
@@ -136,6 +140,9 @@ impl Sampler {
             .zip(&active)
             .map(|(e, a)| (config.include_idle || *a) && (!config.gil_only || e.owns_gil))
             .collect();
+        if config.blocking {
+            self.keep_off_paused_thread(&entries, &active, &keep);
+        }
         let mut out = Vec::new();
         let (mut tried, mut last_error) = (0usize, None);
         self.sample_codes.clear();
@@ -207,7 +214,14 @@ impl Sampler {
             self.sample_codes.truncate(codes_before);
             self.sample_fingerprints.truncate(codes_before);
         }
-        let held = pause::pause_thread(pid, tid)?;
+        // A thread on our own CPU cannot stop until we let it run.
+        // SAFETY: no arguments; returns the calling thread's CPU.
+        let our_cpu = usize::try_from(unsafe { libc::sched_getcpu() }).ok();
+        let wait = match our_cpu.is_some() && our_cpu == self.activity.last_cpu(tid) {
+            true => pause::StopWait::Yield,
+            false => pause::StopWait::Spin,
+        };
+        let held = pause::pause_thread(pid, tid, wait)?;
         if matches!(held, pause::Held::Gone) {
             return Ok(None);
         }
@@ -294,6 +308,21 @@ impl Sampler {
             .ids
             .insert(raw.offset, Some(id));
         Ok(Some(id))
+    }
+
+    /// Keeps the sampler off the CPU of the running thread it is about to
+    /// pause (the one holding the GIL, if that one runs), or lets it use
+    /// all its CPUs when no running thread is to be paused
+    /// (sampling::sampler_cpus).
+    fn keep_off_paused_thread(&mut self, entries: &[ThreadEntry], active: &[bool], keep: &[bool]) {
+        let paused = |i: &usize| active[*i] && keep[*i] && entries[*i].tid.is_some();
+        let mut candidates = (0..entries.len()).filter(paused);
+        let first = candidates.clone().next();
+        let chosen = candidates.find(|&i| entries[i].owns_gil).or(first);
+        let cpu = chosen
+            .and_then(|i| entries[i].tid)
+            .and_then(|tid| self.activity.last_cpu(tid));
+        self.cpus.keep_off(cpu);
     }
 
     fn is_running(&mut self, tid: Option<i32>) -> bool {

@@ -31,6 +31,13 @@ fn no_such_pid() {
 fn not_a_python_process() {
     let mut sleeper = Command::new("sleep").arg("100").spawn().unwrap();
     let pid = sleeper.id().to_string();
+    // Until its exec, the child is a copy of this test program.
+    let exe = format!("/proc/{pid}/exe");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !std::fs::read_link(&exe).is_ok_and(|p| p.ends_with("sleep")) {
+        assert!(std::time::Instant::now() < deadline, "sleep never ran");
+        std::thread::yield_now();
+    }
     let err = fails(&["dump", "--pid", &pid]);
     sleeper.kill().unwrap();
     sleeper.wait().unwrap();
