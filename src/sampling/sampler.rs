@@ -10,7 +10,7 @@ use crate::process::memory::LiveMemory;
 use crate::process::prefetch::Prefetching;
 use crate::process::{pause, ProcessInfo};
 use crate::sampling::activity::Activity;
-use crate::sampling::sampler_cpus::SamplerCpus;
+use crate::sampling::sampler_cpus::{self, SamplerCpus};
 use crate::sampling::schedule::{self, Schedule};
 use crate::sampling::{Event, SamplerConfig, ThreadSample};
 use crate::walk::frames::RawFrame;
@@ -215,8 +215,7 @@ impl Sampler {
             self.sample_fingerprints.truncate(codes_before);
         }
         // A thread on our own CPU cannot stop until we let it run.
-        // SAFETY: no arguments; returns the calling thread's CPU.
-        let our_cpu = usize::try_from(unsafe { libc::sched_getcpu() }).ok();
+        let our_cpu = sampler_cpus::current_cpu();
         let wait = match our_cpu.is_some() && our_cpu == self.activity.last_cpu(tid) {
             true => pause::StopWait::Yield,
             false => pause::StopWait::Spin,

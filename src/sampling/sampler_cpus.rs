@@ -78,11 +78,6 @@ impl SamplerCpus {
         }
     }
 
-    /// The CPU this thread keeps off now, if any.
-    pub fn avoided(&self) -> Option<usize> {
-        self.avoided
-    }
-
     fn set(&mut self, cpus: CpuSet, avoided: Option<usize>) {
         self.avoided = match sched_setaffinity(Pid::from_raw(0), &cpus) {
             Ok(()) => avoided,
@@ -94,6 +89,12 @@ impl SamplerCpus {
             }
         };
     }
+}
+
+/// The CPU the calling thread runs on.
+pub fn current_cpu() -> Option<usize> {
+    // SAFETY: no arguments; returns the calling thread's CPU, or -1.
+    usize::try_from(unsafe { libc::sched_getcpu() }).ok()
 }
 
 impl Default for SamplerCpus {
@@ -156,11 +157,6 @@ impl MoveRule {
 mod tests {
     use super::*;
 
-    fn on_cpu() -> usize {
-        // SAFETY: no arguments; returns the CPU of the calling thread.
-        unsafe { libc::sched_getcpu() as usize }
-    }
-
     fn ours() -> Vec<usize> {
         let allowed = sched_getaffinity(Pid::from_raw(0)).expect("an affinity mask");
         (0..CpuSet::count())
@@ -179,11 +175,11 @@ mod tests {
             let mut cpu = SamplerCpus::new();
             for &c in &cpus {
                 cpu.keep_off(Some(c));
-                assert_eq!(cpu.avoided(), Some(c));
-                assert_ne!(on_cpu(), c);
+                assert_eq!(cpu.avoided, Some(c));
+                assert_ne!(current_cpu(), Some(c));
             }
             cpu.keep_off(None);
-            assert_eq!(cpu.avoided(), None);
+            assert_eq!(cpu.avoided, None);
             assert_eq!(ours(), cpus);
         })
         .join()
@@ -199,9 +195,9 @@ mod tests {
                 .expect("a CPU outside the mask");
             let mut cpu = SamplerCpus::new();
             cpu.keep_off(Some(outside));
-            assert_eq!(cpu.avoided(), None);
+            assert_eq!(cpu.avoided, None);
             cpu.keep_off(Some(CpuSet::count() + 5));
-            assert_eq!(cpu.avoided(), None);
+            assert_eq!(cpu.avoided, None);
             assert_eq!(ours(), cpus);
         })
         .join()
