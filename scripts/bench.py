@@ -561,7 +561,7 @@ class Bench:
         floors = []
         for rep in range(self.reps):
             if short:
-                floors.append(self.wake_floor(1000, short, duration))
+                floors.append(self.wake_floor(1000, short, duration, pause=not nonblocking))
             for tool in self.order(rep):
                 c = cells[tool.name]
                 got = {}
@@ -609,8 +609,12 @@ class Bench:
             )
             floors = [f for f in floors if f is not None]
             floor = statistics.median(floors) if floors else None
+            floor_name = "wake floor: CPU per tick of an empty loop at 1000 Hz (examples/tick_floor)"
+            if not nonblocking:
+                floor_name = ("pausing floor: CPU per tick of a loop at 1000 Hz that pauses and resumes a spinning"
+                              " process (examples/tick_floor pause)")
             self.add(
-                Row("wake floor: CPU per tick of an empty loop at 1000 Hz (examples/tick_floor), marginal" + load,
+                Row(floor_name + ", marginal" + load,
                     python.label, "µs", Cell(floors, "tick_floor failed"),
                     Cell([], "not reported (the same for both tools)"), ratio=False)
             )
@@ -619,18 +623,22 @@ class Bench:
                 values = [m - floor for m in c["marginal"]] if floor is not None else []
                 above[name] = Cell(values, c["err"] or "no runs")
             self.add(
-                Row("CPU per sample above the wake floor (marginal less floor), %s" % mode,
+                Row("CPU per sample above the %s floor (marginal less floor), %s"
+                    % ("wake" if nonblocking else "pausing", mode),
                     python.label, "µs", above["pysampler"], above["py-spy"])
             )
 
-    def wake_floor(self, rate, short, long):
+    def wake_floor(self, rate, short, long, pause=False):
         """Marginal CPU per tick of examples/tick_floor, which wakes on
         pysampler's schedule and reads nothing: (CPU of the long run less
         the short run) / (tick difference). Every sampling profiler pays it
-        per sample; on a VM it is most of a cheap sample's cost."""
+        per sample; on a VM it is most of a cheap sample's cost. `pause`:
+        each tick also pauses and resumes a spinning process as the pausing
+        sampler does, which every pausing profiler pays too."""
         got = {}
         for d in (short, long):
-            run = run_profiler([self.args.tick_floor, str(rate), str(d)], timeout=d * 10 + 30)
+            argv = [self.args.tick_floor, str(rate), str(d)] + (["pause"] if pause else [])
+            run = run_profiler(argv, timeout=d * 10 + 30)
             m = re.match(r"ticks (\d+) late (\d+)", run.stdout)
             self.runs.append({"metric": "wake floor", "argv": run.argv, "rc": run.rc, "cpu_s": run.cpu,
                               "wall_s": run.wall, "stdout": run.stdout, "loadavg": os.getloadavg()})
@@ -738,19 +746,21 @@ class Bench:
 
     def cpu_at_100hz(self, python):
         """Profiler CPU / wall time of `record -r 100 -d 10`, start-up and
-        output included, in both modes; beside it the wake floor at 100 Hz
-        (tick_floor's CPU / wall over the same 10 s)."""
+        output included, in both modes; beside them the wake and pausing
+        floors at 100 Hz (tick_floor's CPU / wall over the same 10 s)."""
         duration = 2 if self.quick else 10
-        floor = []
+        floors = {"wake": [], "pausing": []}
         for nonblocking in (False, True):
             mode = "--nonblocking" if nonblocking else "pausing"
             metric = "profiler CPU at 100 Hz, %s, 100-deep stack" % mode
             cells = {t.name: ([], None) for t in self.tools}
             for rep in range(self.reps):
                 if not nonblocking and not self.quick:
-                    run = run_profiler([self.args.tick_floor, "100", str(duration)], timeout=duration * 10 + 30)
-                    if run.rc == 0:
-                        floor.append(run.cpu / run.wall * 100)
+                    for kind, extra in (("wake", []), ("pausing", ["pause"])):
+                        argv = [self.args.tick_floor, "100", str(duration)] + extra
+                        run = run_profiler(argv, timeout=duration * 10 + 30)
+                        if run.rc == 0:
+                            floors[kind].append(run.cpu / run.wall * 100)
                 for tool in self.order(rep):
                     run, facts = self.record_on(python, tool, metric, "deep_busy.py", [duration * 5 + 30], 100,
                                                 duration, nonblocking=nonblocking)
@@ -761,10 +771,15 @@ class Bench:
                     vals.append(run.cpu / run.wall * 100)
             c = {n: Cell(v, e) for n, (v, e) in cells.items()}
             self.add(Row(metric, python.label, "% of a core", c["pysampler"], c["py-spy"], "≤ 0.5%", fmt="{:.2f}"))
-        if floor:
-            self.add(Row("wake floor at 100 Hz: CPU of an empty loop (examples/tick_floor) / wall", python.label,
-                         "% of a core", Cell(floor), Cell([], "not reported (the same for both tools)"),
-                         fmt="{:.2f}", ratio=False))
+        names = {
+            "wake": "wake floor at 100 Hz: CPU of an empty loop (examples/tick_floor) / wall",
+            "pausing": "pausing floor at 100 Hz: CPU of a loop pausing a spinning process"
+                       " (examples/tick_floor pause) / wall",
+        }
+        for kind, values in floors.items():
+            if values:
+                self.add(Row(names[kind], python.label, "% of a core", Cell(values),
+                             Cell([], "not reported (the same for both tools)"), fmt="{:.2f}", ratio=False))
 
     def fixed_work_run(self, python, tool, iterations, rate, nonblocking, attach_wait):
         """One run of the fixed-work fixture, alone (tool None) or under a
