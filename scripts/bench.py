@@ -733,6 +733,7 @@ class Bench:
             note = "top of the ladder" if s[key] == ladder[-1] else None
             return Cell([s[key]], None, note, extra={"steps": s["steps"]})
 
+        self.add(self.floor_delivery(python, 10000, duration, reps))
         self.add(
             Row("highest rate with ≥ 99% of expected samples delivered, --nonblocking", python.label, "Hz",
                 cell("pysampler", "delivered"), cell("py-spy", "delivered"), "≥ 10,000 Hz",
@@ -743,6 +744,22 @@ class Bench:
                 cell("pysampler", "on_time"), cell("py-spy", "on_time"), "≥ 10,000 Hz",
                 lower_is_better=False, fmt="{:,.0f}")
         )
+
+    def floor_delivery(self, python, rate, duration, reps):
+        """The share of its ticks examples/tick_floor (pysampler's schedule,
+        reading nothing) takes at `rate`: the most any sampler delivers on
+        this machine, whose stray stalls skip ticks however cheap a sample."""
+        shares = []
+        for _ in range(reps):
+            run = run_profiler([self.args.tick_floor, str(rate), str(duration)], timeout=duration * 10 + 30)
+            m = re.match(r"ticks (\d+) late (\d+)", run.stdout)
+            self.runs.append({"metric": "floor delivery", "argv": run.argv, "rc": run.rc, "cpu_s": run.cpu,
+                              "wall_s": run.wall, "stdout": run.stdout, "loadavg": os.getloadavg()})
+            if run.rc == 0 and m:
+                shares.append(int(m.group(1)) / (rate * duration) * 100)
+        return Row("wake floor's delivery: %% of ticks an empty loop takes at %s Hz (examples/tick_floor)"
+                   % format(rate, ","), python.label, "%", Cell(shares, "tick_floor failed"),
+                   Cell([], "not reported (the same for both tools)"), ratio=False)
 
     def cpu_at_100hz(self, python):
         """Profiler CPU / wall time of `record -r 100 -d 10`, start-up and
