@@ -309,6 +309,17 @@ class Tool:
         return {}
 
 
+class PauseFloor(Tool):
+    """examples/tick_floor pausing and resuming a process each tick as the
+    pausing sampler does, reading nothing: the slowdown pausing alone causes."""
+
+    def __init__(self, exe):
+        super().__init__("pausing floor", exe)
+
+    def record(self, pid, rate, duration, out, **_):
+        return [self.exe, str(rate), str(duration or 3600), "pause", str(pid)]
+
+
 def raw_counts(path, marker=None):
     """Samples in a collapsed-stack file ("a;b;c N" lines): total, those whose
     stack contains `marker`, and the number of distinct stacks."""
@@ -749,16 +760,19 @@ class Bench:
         """The share of its ticks examples/tick_floor (pysampler's schedule,
         reading nothing) takes at `rate`: the most any sampler delivers on
         this machine, whose stray stalls skip ticks however cheap a sample."""
-        shares = []
+        shares, lates = [], []
         for _ in range(reps):
             run = run_profiler([self.args.tick_floor, str(rate), str(duration)], timeout=duration * 10 + 30)
             m = re.match(r"ticks (\d+) late (\d+)", run.stdout)
             self.runs.append({"metric": "floor delivery", "argv": run.argv, "rc": run.rc, "cpu_s": run.cpu,
                               "wall_s": run.wall, "stdout": run.stdout, "loadavg": os.getloadavg()})
             if run.rc == 0 and m:
-                shares.append(int(m.group(1)) / (rate * duration) * 100)
+                ticks, late = int(m.group(1)), int(m.group(2))
+                shares.append(ticks / (rate * duration) * 100)
+                lates.append(late / max(1, ticks) * 100)
+        note = "%.1f%% of them late" % statistics.median(lates) if lates else None
         return Row("wake floor's delivery: %% of ticks an empty loop takes at %s Hz (examples/tick_floor)"
-                   % format(rate, ","), python.label, "%", Cell(shares, "tick_floor failed"),
+                   % format(rate, ","), python.label, "%", Cell(shares, "tick_floor failed", note),
                    Cell([], "not reported (the same for both tools)"), ratio=False)
 
     def cpu_at_100hz(self, python):
@@ -823,6 +837,8 @@ class Bench:
             if prof is not None:
                 target.proc.wait(timeout=30)
                 run = prof.wait()
+                if isinstance(tool, PauseFloor):
+                    return elapsed, run, {"work_s": elapsed}
                 total, _, _ = raw_counts(out, None)
                 facts = {"samples": total, "work_s": elapsed, "coverage": total / (rate * elapsed)}
                 if os.path.exists(out):
@@ -901,6 +917,31 @@ class Bench:
             # A ratio of two percentages near zero means nothing.
             self.add(Row(metric, python.label, "%", cells["pysampler"], cells["py-spy"], target, fmt="{:+.1f}",
                          ratio=False))
+            if rate == 1000 and not nonblocking:
+                self.add(self.floor_slowdown(python, metric, iterations, rate, attach_wait, reps))
+
+    def floor_slowdown(self, python, metric, iterations, rate, attach_wait, reps):
+        """The slowdown pausing alone causes: the same paired runs under
+        examples/tick_floor pausing the fixture's thread at `rate` as the
+        pausing sampler does, reading nothing."""
+        floor = PauseFloor(self.args.tick_floor)
+        paired, error = [], None
+        for _ in range(reps):
+            base = self.fixed_work_run(python, None, iterations, 0, False, 0)[0]
+            try:
+                elapsed, run, _ = self.fixed_work_run(python, floor, iterations, rate, False, attach_wait)
+            except BenchError as e:
+                error = "tick_floor failed: %s" % e
+                break
+            self.runs.append({"metric": metric + ", pausing floor", "argv": run.argv, "rc": run.rc,
+                              "cpu_s": run.cpu, "wall_s": run.wall, "alone_s": base, "work_s": elapsed})
+            if run.rc != 0:
+                error = run.failure()
+                break
+            paired.append((elapsed / base - 1) * 100)
+        return Row(metric + ", pausing floor (examples/tick_floor pause PID: pauses the fixture each tick,"
+                   " reads nothing)", python.label, "%", Cell(paired, error),
+                   Cell([], "not reported (the same for both tools)"), fmt="{:+.1f}", ratio=False)
 
     def peak_rss(self, python):
         """Peak RSS of `record -f flamegraph` over 10,000 distinct stacks, at
