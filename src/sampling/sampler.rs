@@ -30,8 +30,9 @@ const MAX_CONSECUTIVE_ERRORS: u32 = 1000;
 const THREAD_LIST_GROUP: u64 = u64::MAX;
 const WHOLE_SAMPLE_GROUP: u64 = u64::MAX - 1;
 
-/// One thread's frames (or why they could not be read), and what holds it.
-type ThreadRead = (Result<(Vec<FrameId>, bool)>, pause::Held);
+/// One thread's raw frames, left in `Sampler::raw` (whether the stack was
+/// cut, or why they could not be read), and what holds the thread.
+type ThreadRead = (Result<bool>, pause::Held);
 
 /// Code objects remembered per process before the cache starts over.
 const MAX_CACHED_CODES: usize = 100_000;
@@ -151,13 +152,21 @@ impl Sampler {
             if !keep[i] {
                 continue;
             }
-            let Some((frames, held)) = self.read_thread(entry, active[i], config)? else {
+            let Some((raw, held)) = self.read_thread(entry, active[i], config)? else {
                 continue; // it exited
             };
+            // Resumed as soon as its memory is copied: planning the next
+            // copy and naming the frames need no reads. A paused thread's CPU
+            // idles, and on a VM one idle for more than ~10 µs halts, which
+            // made resuming it cost ~11 µs more (measured: 3.9's window of
+            // ~19 µs against 3.12's ~9).
+            drop(held);
+            if config.blocking {
+                self.reader.mem.begin_group(None);
+            }
             tried += 1;
-            match frames {
+            match raw.and_then(|truncated| self.frame_ids(truncated)) {
                 Ok((frames, truncated)) => {
-                    drop(held);
                     out.push(ThreadSample {
                         tid: entry.tid,
                         ident: entry.state.ident,
@@ -188,7 +197,8 @@ impl Sampler {
     /// - any other thread is paused (one at a time, see process::pause) for
     ///   as long as its frames are read and new code objects resolved.
     ///
-    /// None: the thread is gone. The `Held` returned resumes it when dropped.
+    /// None: the thread is gone. The `Held` returned resumes it when dropped;
+    /// the read group of a held thread is still open (the caller ends it).
     fn read_thread(
         &mut self,
         entry: &ThreadEntry,
@@ -198,18 +208,20 @@ impl Sampler {
         let pid = self.process.pid;
         let Some(tid) = entry.tid.filter(|_| config.blocking) else {
             // Not pausing, or no OS id to pause it by: read as it runs.
-            let frames = match config.blocking {
-                true => self.grouped_frames(entry),
-                false => self.thread_frames(entry, false),
+            let raw = match config.blocking {
+                true => self.grouped_raw_frames(entry),
+                false => self.raw_frames(entry, false),
             };
-            return Ok(Some((frames, pause::Held::Running)));
+            return Ok(Some((raw, pause::Held::Running)));
         };
         let codes_before = self.sample_codes.len();
         if let Some(count) = (!active).then(|| self.activity.asleep_count(tid)).flatten() {
-            let frames = self.grouped_frames(entry);
+            let raw = self.grouped_raw_frames(entry);
             if self.activity.still_asleep(tid, count) {
-                return Ok(Some((frames, pause::Held::Running)));
+                return Ok(Some((raw, pause::Held::Running)));
             }
+            // Ended now, so that its next copy is planned before the pause.
+            self.reader.mem.begin_group(None);
             // It ran meanwhile: what it fingerprinted is not trusted either.
             self.sample_codes.truncate(codes_before);
             self.sample_fingerprints.truncate(codes_before);
@@ -224,20 +236,20 @@ impl Sampler {
         if matches!(held, pause::Held::Gone) {
             return Ok(None);
         }
-        Ok(Some((self.grouped_frames(entry), held)))
+        Ok(Some((self.grouped_raw_frames(entry), held)))
     }
 
-    /// `thread_frames` of a thread held still, as its own read group.
-    fn grouped_frames(&mut self, entry: &ThreadEntry) -> Result<(Vec<FrameId>, bool)> {
+    /// `raw_frames` of a thread held still, in a read group of its own,
+    /// left open (see `read_thread`).
+    fn grouped_raw_frames(&mut self, entry: &ThreadEntry) -> Result<bool> {
         self.reader.mem.begin_group(Some(entry.state.addr));
-        let frames = self.thread_frames(entry, true);
-        self.reader.mem.begin_group(None);
-        frames
+        self.raw_frames(entry, true)
     }
 
-    /// One thread's frames as interned ids, innermost first, and whether
-    /// the stack was cut. `fresh`: read its innermost frame again first.
-    fn thread_frames(&mut self, entry: &ThreadEntry, fresh: bool) -> Result<(Vec<FrameId>, bool)> {
+    /// What must be read of one thread while it is held: its frames (into
+    /// `self.raw`) and the code objects they run. Returns whether the stack
+    /// was cut. `fresh`: read its innermost frame again first.
+    fn raw_frames(&mut self, entry: &ThreadEntry, fresh: bool) -> Result<bool> {
         self.raw.clear();
         let truncated = if fresh {
             self.reader.fresh_raw_frames(entry, &mut self.raw)?
@@ -255,9 +267,19 @@ impl Sampler {
             .fingerprints(&self.sample_codes[first_new..], &mut self.new_fingerprints);
         self.sample_fingerprints
             .extend_from_slice(&self.new_fingerprints);
-        // Names are resolved while the thread is held too: a code object
-        // seen for the first time is read before it can be freed. Known
-        // ones come from the cache, checked against the fingerprint.
+        // A code object seen for the first time (or changed) is read now,
+        // before it can be freed; known ones are a lookup.
+        for i in first_new..self.sample_codes.len() {
+            let fingerprint = self.sample_fingerprints.get(i).copied().unwrap_or(0);
+            self.reader.cache_code(self.sample_codes[i], fingerprint)?;
+        }
+        Ok(truncated)
+    }
+
+    /// `self.raw` as interned ids, innermost first. Needs no reads once
+    /// `raw_frames` cached the code objects (unless the cache was full and
+    /// started over meanwhile: then the code is read as it is now).
+    fn frame_ids(&mut self, truncated: bool) -> Result<(Vec<FrameId>, bool)> {
         let mut frames = Vec::with_capacity(self.raw.len());
         for r in 0..self.raw.len() {
             let raw = self.raw[r];

@@ -153,6 +153,17 @@ impl StackReader {
         self.walker.walk(&reader, &state, out)
     }
 
+    /// Makes sure code object `code` is cached as it is now (reading it
+    /// unless it is there with this fingerprint), so that resolving frames
+    /// of it afterwards needs no reads: a pausing sampler calls it while
+    /// the thread is held, and maps frames to names after resuming it.
+    pub fn cache_code(&mut self, code: u64, fingerprint: u64) -> Result<()> {
+        let reader = ObjectReader::new(self.mem.as_ref(), &self.interp);
+        self.codes
+            .get_checked(&reader, code, fingerprint)
+            .map(|_| ())
+    }
+
     /// The code and line of a raw frame; `None` for a frame CPython itself
     /// does not show (3.11+ frames whose first instructions have not run).
     pub fn resolve(&mut self, frame: &RawFrame) -> Result<Option<(Arc<code::CodeInfo>, u32)>> {
