@@ -5,10 +5,12 @@
 //! - 3.11+: frames live in the thread's data-stack chunks. The current chunk,
 //!   up to the innermost frame, is copied in one read and frames are parsed
 //!   locally; older chunks are copied whole when the chain reaches them.
-//! - ≤3.10: frames are separate heap objects. The addresses of the previous
-//!   walk of the same thread are fetched in one batched read (they rarely
-//!   change between samples); frames that were not among them are read one
-//!   by one. Every byte used is read during this walk, so nothing is stale.
+//! - ≤3.10: frames are separate heap objects, read one by one. A sampler
+//!   serves them from one batched copy of the regions its previous sample
+//!   read (process::prefetch), so a walk costs no system call per frame;
+//!   the walker once kept its own copy of the previous chain too, which
+//!   only doubled that work inside the pause. Every byte used is read
+//!   during this walk, so nothing is stale.
 
 use crate::error::{Error, Result};
 use crate::interpreter::FrameFamily;
@@ -17,7 +19,7 @@ use crate::walk::objects::ObjectReader;
 use crate::walk::threads::ThreadState;
 // foldhash: the hot path hashes addresses and ids many times per sample;
 // SipHash showed in profiles, foldhash (randomly seeded) does not.
-use foldhash::{HashMap, HashSet};
+use foldhash::HashSet;
 
 /// Frames read per thread before the stack is reported as truncated.
 pub const MAX_DEPTH: usize = 10_000;
@@ -128,10 +130,6 @@ pub struct FrameWalker {
     /// Buffers of earlier walks' chunks, reused so walks do not allocate.
     spare: Vec<Vec<u8>>,
     next_chunk: u64,
-    /// Frames prefetched in this walk, by address (≤3.10).
-    prefetched: HashMap<u64, Vec<u8>>,
-    /// The frame addresses of each thread's previous walk (≤3.10).
-    last_chains: HashMap<u64, Vec<u64>>,
     /// Direct reads made by the last walk (for tests and benchmarks).
     pub direct_reads: usize,
 }
@@ -157,11 +155,8 @@ impl FrameWalker {
         let modern = family != FrameFamily::FrameObjects;
         if modern {
             self.copy_current_chunk(reader, thread, block);
-        } else {
-            self.prefetch_last_chain(reader, thread.addr, block);
         }
         let code_adaptive = reader.interp.layout.code.code_adaptive;
-        let mut chain = Vec::new();
         let mut raw = [0u8; MAX_BLOCK];
         let mut addr = thread.top_frame;
         let mut truncated = false;
@@ -194,7 +189,6 @@ impl FrameWalker {
                     });
                 }
             } else {
-                chain.push(addr);
                 let lasti = word(f.lasti) as i32 as i64;
                 // 3.10 counts instructions (2 bytes each); older versions count bytes.
                 let offset = if reader.interp.version.minor == 10 && lasti >= 0 {
@@ -211,12 +205,6 @@ impl FrameWalker {
             }
             addr = previous;
         }
-        if !modern {
-            self.last_chains.insert(thread.addr, chain);
-            if self.last_chains.len() > 4 * super::threads::MAX_THREADS {
-                self.last_chains.clear();
-            }
-        }
         Ok(truncated)
     }
 
@@ -231,11 +219,6 @@ impl FrameWalker {
         if self.round.len() < MAX_ROUND_THREADS {
             self.round.insert(key);
         }
-    }
-
-    /// Forgets per-thread history (threads that ended).
-    pub fn retain_threads(&mut self, live: impl Fn(u64) -> bool) {
-        self.last_chains.retain(|t, _| live(*t));
     }
 
     /// Copies the current data-stack chunk up to the innermost frame.
@@ -293,28 +276,6 @@ impl FrameWalker {
         self.copy_chunk(reader, chunk, size as usize)
     }
 
-    /// Reads the previous walk's frames of this thread in one batch.
-    fn prefetch_last_chain(&mut self, reader: &ObjectReader, thread: u64, block: usize) {
-        let mut buffers: Vec<Vec<u8>> = self.prefetched.drain().map(|(_, b)| b).collect();
-        let Some(chain) = self.last_chains.get(&thread) else {
-            return;
-        };
-        let mut requests: Vec<(u64, Vec<u8>)> = chain
-            .iter()
-            .map(|addr| {
-                let mut b = buffers.pop().unwrap_or_default();
-                b.resize(block, 0);
-                (*addr, b)
-            })
-            .collect();
-        let mut slices: Vec<(u64, &mut [u8])> = requests
-            .iter_mut()
-            .map(|(a, b)| (*a, b.as_mut_slice()))
-            .collect();
-        let done = reader.mem.read_many(&mut slices);
-        self.prefetched.extend(requests.into_iter().take(done));
-    }
-
     /// The first `raw.len()` bytes of the frame at `addr`, from this walk's
     /// copies when they hold it, else read now.
     fn fetch(
@@ -338,9 +299,6 @@ impl FrameWalker {
                     break;
                 }
             }
-        } else if let Some(bytes) = self.prefetched.get(&addr) {
-            raw.copy_from_slice(&bytes[..len]);
-            return Ok(());
         }
         self.direct_reads += 1;
         reader.mem.read(addr, raw)
