@@ -130,8 +130,6 @@ pub struct FrameWalker {
     /// Buffers of earlier walks' chunks, reused so walks do not allocate.
     spare: Vec<Vec<u8>>,
     next_chunk: u64,
-    /// Direct reads made by the last walk (for tests and benchmarks).
-    pub direct_reads: usize,
 }
 
 impl FrameWalker {
@@ -150,7 +148,6 @@ impl FrameWalker {
         if block > MAX_BLOCK {
             return Err(Error::BadData(format!("frame layout needs {block} bytes")));
         }
-        self.direct_reads = 0;
         self.start_walk(thread);
         let modern = family != FrameFamily::FrameObjects;
         if modern {
@@ -300,7 +297,6 @@ impl FrameWalker {
                 }
             }
         }
-        self.direct_reads += 1;
         reader.mem.read(addr, raw)
     }
 }
