@@ -15,7 +15,7 @@
 
 use pysampler::process::pause::{self, Held, StopWait};
 use pysampler::sampling::activity::Activity;
-use pysampler::sampling::sampler_cpus::{current_cpu, SamplerCpus};
+use pysampler::sampling::sampler_cpus::{stop_wait_for, SamplerCpus};
 use pysampler::sampling::schedule::{prefer_this_thread, Schedule};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -95,11 +95,7 @@ fn pause_once(paused: &mut Paused) -> bool {
             }
             let its_cpu = activity.last_cpu(*pid);
             cpus.keep_off(its_cpu);
-            let ours = current_cpu();
-            match ours.is_some() && ours == its_cpu {
-                true => (*pid, StopWait::Yield),
-                false => (*pid, StopWait::Spin),
-            }
+            (*pid, stop_wait_for(its_cpu))
         }
     };
     match pause::pause_thread(pid, pid, wait) {

@@ -226,12 +226,7 @@ impl Sampler {
             self.sample_codes.truncate(codes_before);
             self.sample_fingerprints.truncate(codes_before);
         }
-        // A thread on our own CPU cannot stop until we let it run.
-        let our_cpu = sampler_cpus::current_cpu();
-        let wait = match our_cpu.is_some() && our_cpu == self.activity.last_cpu(tid) {
-            true => pause::StopWait::Yield,
-            false => pause::StopWait::Spin,
-        };
+        let wait = sampler_cpus::stop_wait_for(self.activity.last_cpu(tid));
         let held = pause::pause_thread(pid, tid, wait)?;
         if matches!(held, pause::Held::Gone) {
             return Ok(None);

@@ -20,6 +20,7 @@
 //!
 //! Not without pausing: there the thread is never stopped or resumed.
 
+use crate::process::pause::StopWait;
 use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
 use nix::unistd::Pid;
 
@@ -95,6 +96,17 @@ impl SamplerCpus {
 pub fn current_cpu() -> Option<usize> {
     // SAFETY: no arguments; returns the calling thread's CPU, or -1.
     usize::try_from(unsafe { libc::sched_getcpu() }).ok()
+}
+
+/// How to wait for the stop of a thread that last ran on `thread_cpu`: a
+/// thread on our own CPU cannot stop until we let it run, so yield; one
+/// elsewhere stops within microseconds, so poll.
+pub fn stop_wait_for(thread_cpu: Option<usize>) -> StopWait {
+    let ours = current_cpu();
+    match ours.is_some() && ours == thread_cpu {
+        true => StopWait::Yield,
+        false => StopWait::Spin,
+    }
 }
 
 impl Default for SamplerCpus {
