@@ -3,7 +3,7 @@
 
 use crate::formats::{node, node_modules, parse_folded_line, svg_titles_and_texts};
 use crate::pythons;
-use crate::target::{python_command, Target, PYSAMPLER};
+use crate::target::{dump_when, python_command, Target, PYSAMPLER};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -283,6 +283,54 @@ fn signals_stop_recording_and_leave_the_target_running() {
             status_text.contains("TracerPid:\t0"),
             "{name}: still traced"
         );
+    }
+}
+
+/// What `--idle` leaves out, pausing and `--nonblocking`: the spinning main
+/// thread (it holds the GIL, which is taken as running without a read of its
+/// stat file) is in every recording; the thread asleep in `time.sleep` only
+/// in those with `--idle`. One interpreter of each way to find the GIL
+/// holder (2.7's and 3.9's global pointer, 3.12's and 3.14's GIL struct).
+#[test]
+fn idle_threads_are_left_out_unless_asked_for_in_both_modes() {
+    for label in ["2.7", "3.9", "3.12", "3.14"] {
+        let py = pythons::find(label);
+        let target = Target::start(&py, "dump_target.py", &[]);
+        // Recorded once the sleeper is asleep in the kernel, not on its way.
+        dump_when(target.pid(), &[], |d| {
+            d["threads"].as_array().is_some_and(|ts| {
+                ts.iter().any(|t| {
+                    t["name"] == "deep-sleeper"
+                        && t["active"] == false
+                        && t["frames"][0]["function"] == "idle_forever"
+                })
+            })
+        });
+        for mode in [&[][..], &["--nonblocking"][..]] {
+            for idle in [false, true] {
+                let tag = format!("{label} {mode:?} idle={idle}");
+                let dir = out_dir(&format!("idle-{label}-{}-{idle}", mode.len()));
+                let path = dir.join("p.txt");
+                let mut args = vec!["-r", "200", "-d", "1"];
+                args.extend_from_slice(mode);
+                if idle {
+                    args.push("--idle");
+                }
+                let mut rec = attach(&target, &args, &path);
+                let status = wait_with_timeout(&mut rec, Duration::from_secs(30));
+                assert!(status.success(), "{tag}: {status}");
+                let stacks = read_raw(&path);
+                let (spin, asleep) = (
+                    own_samples(&stacks, "spin"),
+                    own_samples(&stacks, "idle_forever"),
+                );
+                assert!(spin >= 50, "{tag}: {spin} samples of spin: {stacks:?}");
+                match idle {
+                    false => assert_eq!(asleep, 0, "{tag}: the sleeper is idle: {stacks:?}"),
+                    true => assert!(asleep >= 50, "{tag}: {asleep} of the sleeper: {stacks:?}"),
+                }
+            }
+        }
     }
 }
 
