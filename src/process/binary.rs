@@ -31,6 +31,9 @@ pub const WANTED_SYMBOLS: &[&str] = &[
     "_Py_NoneStruct",
     "_Py_TrueStruct",
     "_Py_FalseStruct",
+    // glibc's dynamic loader: where each thread's rseq area is (process::rseq).
+    "__rseq_offset",
+    "__rseq_size",
 ];
 
 /// One mapped ELF file, parsed once.

@@ -8,6 +8,7 @@ pub mod memory;
 pub mod pause;
 pub mod permissions;
 pub mod prefetch;
+pub mod rseq;
 pub mod signals;
 pub mod snapshot;
 pub mod task_state;

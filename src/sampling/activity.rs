@@ -46,26 +46,7 @@ impl Activity {
     /// Whether thread `tid` of `pid` is running or runnable; false for one
     /// that cannot be read (gone).
     pub fn is_running(&mut self, pid: i32, tid: i32) -> bool {
-        if !self.threads.contains_key(&tid) {
-            let Ok(stat) = File::open(format!("/proc/{pid}/task/{tid}/stat")) else {
-                return false;
-            };
-            if self.threads.len() >= MAX_THREADS {
-                self.threads.clear();
-            }
-            let schedstat = File::open(format!("/proc/{pid}/task/{tid}/schedstat")).ok();
-            let verdict = Verdict::Running;
-            self.threads.insert(
-                tid,
-                Thread {
-                    stat,
-                    schedstat,
-                    verdict,
-                    cpu: None,
-                },
-            );
-        }
-        let Some(thread) = self.threads.get_mut(&tid) else {
+        let Some(thread) = self.thread(pid, tid) else {
             return false;
         };
         let switches = match thread.verdict {
@@ -95,6 +76,37 @@ impl Activity {
                 false
             }
         }
+    }
+
+    /// Records that thread `tid` runs on `cpu`, known without its stat file
+    /// (process::rseq): what `last_cpu` answers until the next read.
+    pub fn running_on(&mut self, pid: i32, tid: i32, cpu: usize) {
+        if let Some(thread) = self.thread(pid, tid) {
+            thread.verdict = Verdict::Running;
+            thread.cpu = Some(cpu);
+        }
+    }
+
+    /// Thread `tid`'s files, opened the first time it is asked about.
+    fn thread(&mut self, pid: i32, tid: i32) -> Option<&mut Thread> {
+        if !self.threads.contains_key(&tid) {
+            let stat = File::open(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
+            if self.threads.len() >= MAX_THREADS {
+                self.threads.clear();
+            }
+            let schedstat = File::open(format!("/proc/{pid}/task/{tid}/schedstat")).ok();
+            let verdict = Verdict::Running;
+            self.threads.insert(
+                tid,
+                Thread {
+                    stat,
+                    schedstat,
+                    verdict,
+                    cpu: None,
+                },
+            );
+        }
+        self.threads.get_mut(&tid)
     }
 }
 
@@ -157,6 +169,24 @@ mod tests {
     fn own_tid() -> i32 {
         // SAFETY: gettid has no arguments and cannot fail.
         unsafe { libc::syscall(libc::SYS_gettid) as i32 }
+    }
+
+    #[test]
+    fn a_cpu_known_from_elsewhere_is_the_last_cpu_until_the_next_read() {
+        let pid = std::process::id() as i32;
+        let tid = own_tid();
+        let mut activity = Activity::default();
+        activity.running_on(pid, tid, 12345);
+        assert_eq!(activity.last_cpu(tid), Some(12345));
+        assert_eq!(activity.asleep_count(tid), None, "it runs");
+        // The next read of its stat file answers instead: where it runs.
+        assert!(activity.is_running(pid, tid));
+        let here = unsafe { libc::sched_getcpu() } as usize;
+        assert!(activity.last_cpu(tid).is_some_and(|cpu| cpu < 4096));
+        assert_ne!(activity.last_cpu(tid), Some(12345), "now {here}");
+        // A thread that does not exist is not remembered.
+        activity.running_on(pid, i32::MAX, 1);
+        assert_eq!(activity.last_cpu(i32::MAX), None);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::interpreter::Interpreter;
 use crate::process::memory::LiveMemory;
 use crate::process::prefetch::Prefetching;
+use crate::process::rseq::RseqCpus;
 use crate::process::{pause, ProcessInfo};
 use crate::sampling::activity::Activity;
 use crate::sampling::sampler_cpus::{self, SamplerCpus};
@@ -33,6 +34,9 @@ const WHOLE_SAMPLE_GROUP: u64 = u64::MAX - 1;
 /// One thread's raw frames, left in `Sampler::raw` (whether the stack was
 /// cut, or why they could not be read), and what holds the thread.
 type ThreadRead = (Result<bool>, pause::Held);
+
+/// rseq CPUs checked against the stat file before they stand for it.
+const RSEQ_CHECKS: u32 = 8;
 
 /// Code objects remembered per process before the cache starts over.
 const MAX_CACHED_CODES: usize = 100_000;
@@ -61,6 +65,10 @@ pub struct Sampler {
     activity: Activity,
     /// When pausing, keeps the sampler off the CPU of the thread it pauses.
     cpus: SamplerCpus,
+    /// Where threads publish their CPU in their own memory, if they do.
+    rseq: Option<RseqCpus>,
+    /// rseq CPUs checked against the stat file's so far, and how many agreed.
+    rseq_checks: (u32, u32),
     raw: Vec<RawFrame>,
 }
 
@@ -70,6 +78,7 @@ impl Sampler {
         let process = ProcessInfo::open(pid)?;
         let mem = LiveMemory::new(pid).with_proc_mem_fallback();
         let interp = Interpreter::locate(&process, &mem).map_err(|e| process.explain(e))?;
+        let rseq = RseqCpus::find(&process, &mem);
         let reader = StackReader::new(interp, Box::new(Prefetching::new(mem)));
         Ok(Sampler {
             process,
@@ -81,6 +90,8 @@ impl Sampler {
             new_fingerprints: Vec::new(),
             activity: Activity::default(),
             cpus: SamplerCpus::new(),
+            rseq,
+            rseq_checks: (0, 0),
             raw: Vec::new(),
         })
     }
@@ -131,13 +142,22 @@ impl Sampler {
             || pause::thread_ids(pid).unwrap_or_default(),
             !config.blocking,
         )?;
+        // The GIL holder's CPU, read in the thread list's group (a read the
+        // next sample's batched copy makes too).
+        let holder_cpu = match (config.blocking, self.rseq) {
+            (true, Some(rseq)) => entries
+                .iter()
+                .find(|e| e.owns_gil)
+                .and_then(|e| rseq.cpu(&*self.reader.mem, e.state.ident)),
+            _ => None,
+        };
         if config.blocking {
             self.reader.mem.begin_group(None);
         }
         // Activity first: a paused thread never looks like it is running.
         let active: Vec<bool> = entries
             .iter()
-            .map(|e| self.is_active(e, config.blocking))
+            .map(|e| self.is_active(e, config.blocking, holder_cpu))
             .collect();
         let keep: Vec<bool> = entries
             .iter()
@@ -350,15 +370,48 @@ impl Sampler {
     /// thread in a call that kept it: active either way, and without
     /// reading its stat file, which after the sampler's sleep is the
     /// costliest call of a sample but one (~15–20 µs of CPU at 100 Hz here,
-    /// see BENCHMARKS.md). When pausing, the read stays: it also gives the
-    /// CPU the sampler keeps off.
-    fn is_active(&mut self, entry: &ThreadEntry, blocking: bool) -> bool {
-        if entry.owns_gil && !blocking {
+    /// see BENCHMARKS.md). When pausing, the sampler also needs the CPU it
+    /// runs on, to keep off it: from its rseq area (`holder_cpu`) when the
+    /// target publishes one, else from the stat file after all.
+    fn is_active(
+        &mut self,
+        entry: &ThreadEntry,
+        blocking: bool,
+        holder_cpu: Option<usize>,
+    ) -> bool {
+        let pid = self.process.pid;
+        let Some(tid) = entry.tid else {
             return true;
+        };
+        match (entry.owns_gil, blocking, holder_cpu) {
+            (true, false, _) => true,
+            (true, true, Some(cpu)) if self.rseq_checks.0 >= RSEQ_CHECKS => {
+                self.activity.running_on(pid, tid, cpu);
+                true
+            }
+            (true, true, Some(cpu)) => {
+                let running = self.activity.is_running(pid, tid);
+                self.check_rseq(tid, cpu);
+                running
+            }
+            _ => self.activity.is_running(pid, tid),
         }
-        match entry.tid {
-            Some(tid) => self.activity.is_running(self.process.pid, tid),
-            None => true,
+    }
+
+    /// Checks an rseq CPU against the stat file's just read. Until
+    /// `RSEQ_CHECKS` were, rseq does not stand for stat (a loader that
+    /// says rseq is registered, with a thread ident that is not its
+    /// `struct pthread`, would give garbage); unless nearly all agree, it
+    /// is given up for this process.
+    fn check_rseq(&mut self, tid: i32, cpu: usize) {
+        let (checked, agreed) = &mut self.rseq_checks;
+        *checked += 1;
+        if self.activity.last_cpu(tid) == Some(cpu) {
+            *agreed += 1;
+        }
+        // A thread moved between the two reads disagrees once in a while.
+        if *checked == RSEQ_CHECKS && *agreed + 2 < RSEQ_CHECKS {
+            self.rseq = None;
         }
     }
 }
