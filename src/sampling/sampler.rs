@@ -389,12 +389,15 @@ impl Sampler {
                 self.activity.running_on(pid, tid, cpu);
                 true
             }
-            (true, true, Some(cpu)) => {
-                let running = self.activity.is_running(pid, tid);
-                self.check_rseq(tid, cpu);
-                running
+            // Read for its CPU alone: active whatever stat says.
+            (true, true, cpu) => {
+                let _ = self.activity.is_running(pid, tid);
+                if let Some(cpu) = cpu {
+                    self.check_rseq(tid, cpu);
+                }
+                true
             }
-            _ => self.activity.is_running(pid, tid),
+            (false, _, _) => self.activity.is_running(pid, tid),
         }
     }
 
