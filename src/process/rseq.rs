@@ -52,7 +52,7 @@ impl RseqCpus {
     }
 
     /// The offset from a parsed loader and the target's memory.
-    pub fn from_loader(loader: &Binary, mem: &dyn MemorySource) -> Option<RseqCpus> {
+    fn from_loader(loader: &Binary, mem: &dyn MemorySource) -> Option<RseqCpus> {
         let size = mem.read_u32(loader.symbol("__rseq_size")?).ok()?;
         let mut offset = [0u8; 8];
         mem.read(loader.symbol("__rseq_offset")?, &mut offset)
@@ -66,7 +66,7 @@ impl RseqCpus {
 
     /// The address of the `cpu_id` of the thread whose `struct pthread` is
     /// at `pthread` (CPython's thread ident).
-    pub fn cpu_id_address(&self, pthread: u64) -> u64 {
+    fn cpu_id_address(&self, pthread: u64) -> u64 {
         pthread
             .wrapping_add_signed(self.offset)
             .wrapping_add_signed(CPU_ID_OFFSET)

@@ -65,7 +65,8 @@ pub struct Sampler {
     activity: Activity,
     /// When pausing, keeps the sampler off the CPU of the thread it pauses.
     cpus: SamplerCpus,
-    /// Where threads publish their CPU in their own memory, if they do.
+    /// Where threads publish their CPU in their own memory, if they do
+    /// (looked up when pausing, once the sampler thread starts).
     rseq: Option<RseqCpus>,
     /// rseq CPUs checked against the stat file's so far, and how many agreed.
     rseq_checks: (u32, u32),
@@ -78,7 +79,6 @@ impl Sampler {
         let process = ProcessInfo::open(pid)?;
         let mem = LiveMemory::new(pid).with_proc_mem_fallback();
         let interp = Interpreter::locate(&process, &mem).map_err(|e| process.explain(e))?;
-        let rseq = RseqCpus::find(&process, &mem);
         let reader = StackReader::new(interp, Box::new(Prefetching::new(mem)));
         Ok(Sampler {
             process,
@@ -90,7 +90,7 @@ impl Sampler {
             new_fingerprints: Vec::new(),
             activity: Activity::default(),
             cpus: SamplerCpus::new(),
-            rseq,
+            rseq: None,
             rseq_checks: (0, 0),
             raw: Vec::new(),
         })
@@ -429,6 +429,11 @@ pub fn run(
 ) {
     let pid = sampler.process.pid;
     schedule::prefer_this_thread();
+    if config.blocking {
+        // Here rather than at attach: only pausing uses it, and attaching to
+        // a program just launched is retried until its interpreter is up.
+        sampler.rseq = RseqCpus::find(&sampler.process, &*sampler.reader.mem);
+    }
     let _ = tx.send(Event::Started(sampler.summary()));
     let mut schedule = Schedule::new(start, config.interval);
     let mut errors_in_row = 0u32;
