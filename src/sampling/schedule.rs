@@ -33,11 +33,17 @@ pub struct Tick {
 }
 
 impl Schedule {
+    /// Ticks fall on `start` + n × interval (samplers of one session share
+    /// a timeline); the first is the first one not yet late, so the time
+    /// spent attaching is not counted as a late tick.
     pub fn new(start: Instant, interval: Duration) -> Schedule {
+        let interval_ns = interval.as_nanos().max(1);
+        let since = Instant::now().saturating_duration_since(start).as_nanos();
+        let first = since.saturating_sub(interval_ns / 10).div_ceil(interval_ns);
         Schedule {
             start,
             interval,
-            next: 0,
+            next: u64::try_from(first).unwrap_or(u64::MAX),
             oversleep_ns: 0.0,
         }
     }
@@ -49,7 +55,9 @@ impl Schedule {
     /// Sleeps until the next tick is due (or returns at once if it is
     /// overdue), then reports it.
     pub fn wait(&mut self) -> Tick {
-        let due = self.interval * self.next as u32;
+        // In u128 nanoseconds: tick counts pass u32 in days at high rates.
+        let due_ns = self.interval.as_nanos() * u128::from(self.next);
+        let due = Duration::from_nanos(u64::try_from(due_ns).unwrap_or(u64::MAX));
         let due_at = self.start + due;
         let now = Instant::now();
         let wake_at = due_at.checked_sub(self.early()).unwrap_or(due_at);
@@ -68,7 +76,7 @@ impl Schedule {
         // Skip the ticks that passed while we were busy.
         let elapsed = started.duration_since(self.start);
         let behind = (elapsed.as_nanos() / self.interval.as_nanos().max(1)) as u64;
-        self.next = (self.next + 1).max(behind + 1);
+        self.next = self.next.saturating_add(1).max(behind.saturating_add(1));
         Tick {
             due,
             late: lateness > self.interval / 10,
@@ -166,11 +174,21 @@ mod tests {
 
     #[test]
     fn a_stall_skips_missed_ticks_and_is_late() {
-        let start = Instant::now() - Duration::from_millis(50);
-        let mut s = Schedule::new(start, Duration::from_millis(10));
+        let mut s = Schedule::new(Instant::now(), Duration::from_millis(10));
+        s.wait();
+        std::thread::sleep(Duration::from_millis(50));
         let t = s.wait();
         assert!(t.late);
         let next = s.wait();
         assert!(next.due >= Duration::from_millis(50), "{:?}", next.due);
+    }
+
+    #[test]
+    fn time_before_the_schedule_is_made_is_not_late() {
+        let start = Instant::now() - Duration::from_millis(550);
+        let mut s = Schedule::new(start, Duration::from_millis(100));
+        let first = s.wait();
+        assert_eq!(first.due, Duration::from_millis(600));
+        assert!(!first.late);
     }
 }
