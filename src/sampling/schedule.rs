@@ -37,15 +37,24 @@ impl Schedule {
     /// a timeline); the first is the first one not yet late, so the time
     /// spent attaching is not counted as a late tick.
     pub fn new(start: Instant, interval: Duration) -> Schedule {
-        let interval_ns = interval.as_nanos().max(1);
-        let since = Instant::now().saturating_duration_since(start).as_nanos();
-        let first = since.saturating_sub(interval_ns / 10).div_ceil(interval_ns);
-        Schedule {
+        let mut schedule = Schedule {
             start,
             interval,
-            next: u64::try_from(first).unwrap_or(u64::MAX),
+            next: 0,
             oversleep_ns: 0.0,
-        }
+        };
+        let interval_ns = interval.as_nanos().max(1);
+        let since = Instant::now().saturating_duration_since(start).as_nanos();
+        let first = since
+            .saturating_sub(schedule.late_after().as_nanos())
+            .div_ceil(interval_ns);
+        schedule.next = u64::try_from(first).unwrap_or(u64::MAX);
+        schedule
+    }
+
+    /// How long after it is due a tick may start and not count as late.
+    fn late_after(&self) -> Duration {
+        self.interval / 10
     }
 
     pub fn interval(&self) -> Duration {
@@ -79,7 +88,7 @@ impl Schedule {
         self.next = self.next.saturating_add(1).max(behind.saturating_add(1));
         Tick {
             due,
-            late: lateness > self.interval / 10,
+            late: lateness > self.late_after(),
         }
     }
 }
