@@ -20,11 +20,11 @@ demo: build
 
 ## test: formatting, lints, unit and integration tests on every interpreter
 test: sid-root web-venv lint
-	$(CARGO) test --release -- --test-threads=2
+	$(CARGO) test --release --workspace -- --test-threads=2
 
 lint:
-	$(CARGO) fmt --check
-	$(CARGO) clippy --release --all-targets -- -D warnings
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 
 ## offsets: regenerate python-offsets/*.toml from each interpreter's headers
 offsets: sid-root

@@ -17,13 +17,13 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use pysampler::aggregate::{FrameId, FrameInfo, FrameTable, Profile, ThreadInfo};
-use pysampler::interpreter::Interpreter;
+use pysampler::process::locate::locate_interpreter;
 use pysampler::process::memory::LiveMemory;
-use pysampler::process::snapshot::Snapshot;
 use pysampler::process::ProcessInfo;
-use pysampler::walk::frames::RawFrame;
-use pysampler::walk::linetable::line_for_offset;
-use pysampler::walk::{StackReader, ThreadEntry};
+use pysampler_core::snapshot::Snapshot;
+use pysampler_core::walk::frames::RawFrame;
+use pysampler_core::walk::linetable::line_for_offset;
+use pysampler_core::walk::{StackReader, ThreadEntry};
 use std::hint::black_box;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -169,9 +169,9 @@ fn capture(version: &str, path: &Path) {
         std::thread::sleep(Duration::from_millis(1));
     }
     let process = ProcessInfo::open(pid).unwrap_or_else(|e| panic!("Python {version}: {e}"));
-    let interp = Interpreter::locate(&process, &LiveMemory::new(pid).with_proc_mem_fallback())
+    let interp = locate_interpreter(&process, &LiveMemory::new(pid).with_proc_mem_fallback())
         .unwrap_or_else(|e| panic!("Python {version}: cannot locate the interpreter: {e}"));
-    Snapshot::capture(pid, &interp, path)
+    pysampler::process::capture::capture(pid, &interp, path)
         .unwrap_or_else(|e| panic!("Python {version}: capture failed: {e}"));
     drop(target);
 }

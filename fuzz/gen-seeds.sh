@@ -7,7 +7,7 @@
 #                                Debian sid root of `make sid-root`, via chroot)
 #   seed-corpus/<target>/…       walker: the bytes the walk reads from each
 #                                snapshot; walker_layout: the 3.13+ published
-#                                offsets; linetable: fixtures/linetables and the
+#                                offsets; linetable: crates/pysampler-core/testdata/linetables and the
 #                                tables on the seeds' stacks; snapshot_file:
 #                                reduced snapshots and small hand-made files
 #

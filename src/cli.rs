@@ -191,7 +191,7 @@ fn long_version_text() -> &'static str {
     let text = format!(
         "{}\nsupported CPython versions: {}",
         env!("CARGO_PKG_VERSION"),
-        crate::interpreter::tables::supported_minors().join(", ")
+        pysampler_core::interpreter::tables::supported_minors().join(", ")
     );
     Box::leak(text.into_boxed_str())
 }

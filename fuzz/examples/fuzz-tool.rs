@@ -27,11 +27,12 @@
 //! processes' memory and chroots into the Debian sid root for 3.14/3.15, so
 //! it needs root (or ptrace rights and no 3.14/3.15).
 
-use pysampler::interpreter::Interpreter;
+use pysampler::process::locate::locate_interpreter;
 use pysampler::process::memory::LiveMemory;
-use pysampler::process::snapshot::{Metadata, Snapshot, SnapshotMemory};
 use pysampler::process::{pause, ProcessInfo};
-use pysampler::walk::linetable::LineTableFormat;
+use pysampler_core::interpreter::Interpreter;
+use pysampler_core::snapshot::{Metadata, Snapshot, SnapshotMemory};
+use pysampler_core::walk::linetable::LineTableFormat;
 use pysampler_fuzz::{fuzz_dir, seed_path, Outcome, Seed, LAYOUT_SEEDS, SEEDS};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -214,12 +215,12 @@ fn capture(label: &str, out: &Path) -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(5));
     }
     let process = ProcessInfo::open(pid).map_err(|e| format!("Python {label}: {e}"))?;
-    let interp = Interpreter::locate(&process, &LiveMemory::new(pid).with_proc_mem_fallback())
+    let interp = locate_interpreter(&process, &LiveMemory::new(pid).with_proc_mem_fallback())
         .map_err(|e| format!("Python {label}: cannot locate the interpreter: {e}"))?;
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     }
-    Snapshot::capture(pid, &interp, out)
+    pysampler::process::capture::capture(pid, &interp, out)
         .map_err(|e| format!("Python {label}: capture failed: {e}"))?;
     drop(target);
     Ok(())
@@ -343,11 +344,11 @@ fn format_index(f: LineTableFormat) -> u8 {
     }
 }
 
-/// Every table of fixtures/linetables/*.json (real tables from each CPython).
+/// Every table of crates/pysampler-core/testdata/linetables/*.json (real tables from each CPython).
 fn linetable_fixtures(
     write: &dyn Fn(&str, &str, &[u8]) -> Result<(), String>,
 ) -> Result<(), String> {
-    let dir = repo().join("fixtures/linetables");
+    let dir = repo().join("crates/pysampler-core/testdata/linetables");
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Ok(());
     };
@@ -782,7 +783,7 @@ fn synth_wide(out: &Path, threads: usize, depth: usize) -> Result<(), String> {
 
 fn slots(label: &str) -> Result<(), String> {
     use pysampler::process::memory::MemorySource;
-    use pysampler::walk::objects::ObjectReader;
+    use pysampler_core::walk::objects::ObjectReader;
     let seed = pysampler_fuzz::seed(label_index(label)? as u8).ok_or("seed snapshot missing")?;
     let mem = seed.snap.memory();
     let interp = &seed.snap.interp;

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pysampler::walk::linetable::{line_for_offset, LineTableFormat};
+use pysampler_core::walk::linetable::{line_for_offset, LineTableFormat};
 
 const FORMATS: [LineTableFormat; 4] = [
     LineTableFormat::Lnotab27,

@@ -25,13 +25,13 @@
 //! recomputed when a seed is loaded, the same way as when the seed corpus was
 //! written, so the two agree as long as the walker reads the same bytes.
 
-use pysampler::interpreter::{Interpreter, Layout};
-use pysampler::process::memory::MemorySource;
-use pysampler::process::snapshot::{Metadata, Snapshot, SnapshotMemory};
-use pysampler::walk::frames::{RawFrame, MAX_DEPTH};
-use pysampler::walk::objects::MAX_STRING_CHARS;
-use pysampler::walk::{StackReader, ThreadStack};
-use pysampler::Error;
+use pysampler_core::interpreter::{Interpreter, Layout};
+use pysampler_core::memory::MemorySource;
+use pysampler_core::snapshot::{Metadata, Snapshot, SnapshotMemory};
+use pysampler_core::walk::frames::{RawFrame, MAX_DEPTH};
+use pysampler_core::walk::objects::MAX_STRING_CHARS;
+use pysampler_core::walk::{StackReader, ThreadStack};
+use pysampler_core::Error;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -164,7 +164,7 @@ impl OverlayMemory {
 }
 
 impl MemorySource for OverlayMemory {
-    fn read(&self, addr: u64, buf: &mut [u8]) -> pysampler::Result<()> {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> pysampler_core::Result<()> {
         self.base.read(addr, buf)?;
         // The base read succeeded, so addr + len does not overflow.
         let end = addr + buf.len() as u64;
@@ -234,7 +234,7 @@ impl<M: MemorySource> RecordingMemory<M> {
 }
 
 impl<M: MemorySource> MemorySource for RecordingMemory<M> {
-    fn read(&self, addr: u64, buf: &mut [u8]) -> pysampler::Result<()> {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> pysampler_core::Result<()> {
         let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
         let late = log.deadline.is_some_and(|d| Instant::now() > d);
         if late || log.bytes.saturating_add(buf.len() as u64) > log.budget_bytes {
@@ -276,7 +276,7 @@ fn libc_efault() -> i32 {
 #[derive(Debug, Default)]
 pub struct Outcome {
     /// `read(tids, with_locals = true)`.
-    pub dump: Option<pysampler::Result<Vec<ThreadStack>>>,
+    pub dump: Option<pysampler_core::Result<Vec<ThreadStack>>>,
     /// Frames resolved by each of the two sampler-style passes, or the error
     /// that ended the pass.
     pub samples: Vec<Result<usize, String>>,
@@ -351,7 +351,7 @@ fn sample(
     Ok(resolved)
 }
 
-fn check_code(code: &pysampler::walk::code::CodeInfo) {
+fn check_code(code: &pysampler_core::walk::code::CodeInfo) {
     check_text("function name", &code.name);
     check_text("file name", &code.filename);
     assert!(

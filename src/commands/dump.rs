@@ -2,12 +2,12 @@
 
 use crate::cli::DumpArgs;
 use crate::error::{Error, Result};
-use crate::interpreter::Interpreter;
 use crate::output::dump_text::{self, ThreadActivity};
 use crate::output::filenames::FileNames;
+use crate::process::locate::locate_interpreter;
 use crate::process::memory::LiveMemory;
 use crate::process::{pause, task_state, ProcessInfo};
-use crate::walk::StackReader;
+use pysampler_core::walk::StackReader;
 
 /// Attempts at a consistent read when memory changes under a non-paused read.
 const ATTEMPTS: usize = 5;
@@ -20,7 +20,7 @@ pub fn run(args: &DumpArgs) -> Result<i32> {
 
 fn dump(args: &DumpArgs, process: &ProcessInfo) -> Result<i32> {
     let mem = LiveMemory::new(process.pid).with_proc_mem_fallback();
-    let interp = Interpreter::locate(process, &mem)?;
+    let interp = locate_interpreter(process, &mem)?;
     let mut reader = StackReader::new(interp, Box::new(mem));
     let mut last_error = None;
     for _ in 0..ATTEMPTS {

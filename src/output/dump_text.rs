@@ -1,9 +1,9 @@
 //! `dump` output: text compatible with py-spy's dump, and JSON.
 
-use crate::interpreter::Interpreter;
 use crate::output::filenames::FileNames;
 use crate::process::ProcessInfo;
-use crate::walk::ThreadStack;
+use pysampler_core::interpreter::Interpreter;
+use pysampler_core::walk::ThreadStack;
 use serde_json::json;
 use std::fmt::Write;
 
@@ -87,7 +87,7 @@ pub fn text(
     out
 }
 
-fn write_locals(out: &mut String, frame: &crate::walk::Frame) {
+fn write_locals(out: &mut String, frame: &pysampler_core::walk::Frame) {
     for (heading, args) in [("Arguments:", true), ("Locals:", false)] {
         let mut vars = frame.locals.iter().filter(|l| l.is_arg == args).peekable();
         if vars.peek().is_some() {

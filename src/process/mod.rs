@@ -1,16 +1,16 @@
 //! The operating-system side: which process, its memory, its maps and binaries.
 
 pub mod binary;
+pub mod capture;
 pub mod launch;
 pub mod lifecycle;
+pub mod locate;
 pub mod maps;
 pub mod memory;
 pub mod pause;
 pub mod permissions;
-pub mod prefetch;
 pub mod rseq;
 pub mod signals;
-pub mod snapshot;
 pub mod task_state;
 
 use crate::error::{Error, Result};

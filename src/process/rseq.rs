@@ -47,7 +47,7 @@ impl RseqCpus {
             let name = f.path.rsplit('/').next().unwrap_or("");
             name.starts_with("ld-linux") || name.starts_with("ld64.so")
         })?;
-        let binary = Binary::load(process, loader).ok()?;
+        let binary = crate::process::binary::load(process, loader).ok()?;
         Self::from_loader(&binary, mem)
     }
 

@@ -5,20 +5,20 @@
 
 use crate::aggregate::{FrameId, FrameInfo, FrameTable, ProcessSummary};
 use crate::error::{Error, Result};
-use crate::interpreter::Interpreter;
+use crate::process::locate::locate_interpreter;
 use crate::process::memory::LiveMemory;
-use crate::process::prefetch::Prefetching;
 use crate::process::rseq::RseqCpus;
 use crate::process::{pause, ProcessInfo};
 use crate::sampling::activity::Activity;
 use crate::sampling::sampler_cpus::{self, SamplerCpus};
 use crate::sampling::schedule::{self, Schedule};
 use crate::sampling::{Event, SamplerConfig, ThreadSample};
-use crate::walk::frames::RawFrame;
-use crate::walk::{StackReader, ThreadEntry};
 use crossbeam_channel::Sender;
 use foldhash::HashMap;
 use parking_lot::Mutex;
+use pysampler_core::memory::prefetch::Prefetching;
+use pysampler_core::walk::frames::RawFrame;
+use pysampler_core::walk::{StackReader, ThreadEntry};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -78,7 +78,7 @@ impl Sampler {
     pub fn attach(pid: i32, frames: Arc<Mutex<FrameTable>>) -> Result<Sampler> {
         let process = ProcessInfo::open(pid)?;
         let mem = LiveMemory::new(pid).with_proc_mem_fallback();
-        let interp = Interpreter::locate(&process, &mem).map_err(|e| process.explain(e))?;
+        let interp = locate_interpreter(&process, &mem).map_err(|e| process.explain(e))?;
         let reader = StackReader::new(interp, Box::new(Prefetching::new(mem)));
         Ok(Sampler {
             process,

@@ -118,7 +118,7 @@ fn another_users_process_without_privileges() {
 
 #[test]
 fn unsupported_version_names_it() {
-    use pysampler::interpreter::{tables, Version};
+    use pysampler_core::interpreter::{tables, Version};
     let err = tables::layout_for(&Version::new(3, 16, Some(0))).unwrap_err();
     assert_eq!(
         err.to_string(),

@@ -220,13 +220,18 @@ fn check_text(py: &Python, pid: i32) {
         if lines[at + 1] != format!("    spin ({SCRIPT}:{})", marker_line(SCRIPT, "LINE_SPIN")) {
             continue;
         }
-        assert!(lines
+        // Between setting its event and entering sleep() the sleeper is
+        // briefly runnable: a dump that caught it there looks again.
+        if !lines
             .iter()
-            .any(|l| l.starts_with("Thread ") && l.ends_with("(idle): \"deep-sleeper\"")));
+            .any(|l| l.starts_with("Thread ") && l.ends_with("(idle): \"deep-sleeper\""))
+        {
+            continue;
+        }
         return;
     }
     panic!(
-        "{}: text dump never showed the main thread spinning",
+        "{}: text dump never showed the main thread spinning and the sleeper idle",
         py.label
     );
 }

@@ -3,9 +3,10 @@
 
 use crate::pythons;
 use crate::target::Target;
-use pysampler::interpreter::{tables, Interpreter};
+use pysampler::process::locate::locate_interpreter;
 use pysampler::process::memory::LiveMemory;
 use pysampler::process::ProcessInfo;
+use pysampler_core::interpreter::tables;
 use std::process::Command;
 
 #[test]
@@ -35,7 +36,7 @@ fn tables_match_runtime_debug_offsets() {
         let target = Target::start(&py, "dump_target.py", &[]);
         let process = ProcessInfo::open(target.pid()).unwrap();
         let mem = LiveMemory::new(process.pid);
-        let live = Interpreter::locate(&process, &mem).unwrap();
+        let live = locate_interpreter(&process, &mem).unwrap();
         let table = tables::layout_for(&live.version).unwrap();
         assert!(
             !table.debug_offsets.is_empty(),

@@ -2,13 +2,15 @@
 //! memory as on the live process, and hostile snapshot files are refused
 //! cleanly.
 
-use pysampler::interpreter::{GilSource, Interpreter, KnownObjects, Layout, Version};
+use pysampler::process::capture::{self, CaptureOptions};
+use pysampler::process::locate::locate_interpreter;
 use pysampler::process::memory::{LiveMemory, MemorySource};
 use pysampler::process::pause;
-use pysampler::process::snapshot::{CaptureOptions, Metadata, Snapshot, SnapshotMemory};
 use pysampler::process::ProcessInfo;
-use pysampler::walk::{StackReader, ThreadStack};
 use pysampler::Error;
+use pysampler_core::interpreter::{GilSource, Interpreter, KnownObjects, Layout, Version};
+use pysampler_core::snapshot::{Metadata, Snapshot, SnapshotMemory};
+use pysampler_core::walk::{StackReader, ThreadStack};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -254,7 +256,7 @@ fn snapshot_matches_live(version: &str) {
     let mut target = start(version);
     let pid = target.pid();
     let process = ProcessInfo::open(pid).unwrap();
-    let interp = Interpreter::locate(&process, &LiveMemory::new(pid).with_proc_mem_fallback())
+    let interp = locate_interpreter(&process, &LiveMemory::new(pid).with_proc_mem_fallback())
         .unwrap_or_else(|e| panic!("Python {version}: {e}"));
     let tids = pause::thread_ids(pid).unwrap();
 
@@ -262,12 +264,12 @@ fn snapshot_matches_live(version: &str) {
     let same_stop = dir.path().join("same-stop.pysnap");
     let paused = pause::pause(pid, &tids).unwrap();
     let live = live_reader(pid, &interp).read(&tids, true).unwrap();
-    Snapshot::capture_paused(pid, &interp, &same_stop, &CaptureOptions::default()).unwrap();
+    capture::capture_paused(pid, &interp, &same_stop, &CaptureOptions::default()).unwrap();
     drop(paused);
 
     // `capture` pauses on its own; the target has not moved since.
     let own_stop = dir.path().join("own-stop.pysnap");
-    Snapshot::capture(pid, &interp, &own_stop).unwrap();
+    pysampler::process::capture::capture(pid, &interp, &own_stop).unwrap();
     let paused = pause::pause(pid, &tids).unwrap();
     let live_again = live_reader(pid, &interp).read(&tids, true).unwrap();
     drop(paused);

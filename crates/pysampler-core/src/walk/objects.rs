@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::interpreter::Interpreter;
-use crate::process::memory::MemorySource;
+use crate::memory::MemorySource;
 
 /// Longest string read, in characters; longer ones are cut.
 pub const MAX_STRING_CHARS: usize = 4096;
@@ -59,7 +59,7 @@ impl<'a> ObjectReader<'a> {
         let mut header = [0u8; 128];
         let header_len = (l.compact_size as usize + 8).min(header.len());
         self.mem.read(obj, &mut header[..header_len])?;
-        let word = |at: u64| crate::process::memory::word_at(&header, at);
+        let word = |at: u64| crate::memory::word_at(&header, at);
         let length = word(l.length) as i64;
         let state = word(l.state) as u32;
         let kind = ((state >> 2) & 7) as usize;

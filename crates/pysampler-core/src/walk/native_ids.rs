@@ -5,7 +5,7 @@
 //! looking for the place where every Python thread's struct holds one of the
 //! process's thread ids, each a different one.
 
-use crate::process::memory::MemorySource;
+use crate::memory::MemorySource;
 
 /// Bytes of `struct pthread` searched for the tid field.
 const SEARCH_BYTES: usize = 2048;

@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::interpreter::{FrameFamily, GilSource};
-use crate::process::memory::word_at;
+use crate::memory::word_at;
 use crate::walk::objects::ObjectReader;
 
 /// Most interpreters (subinterpreters) followed.
@@ -59,7 +59,7 @@ pub fn interpreters(reader: &ObjectReader) -> Result<Vec<InterpreterState>> {
                 pid: reader.mem.pid(),
                 addr,
                 len: 8,
-                source: std::io::Error::from_raw_os_error(libc::EFAULT),
+                source: std::io::Error::from_raw_os_error(crate::memory::EFAULT),
             });
         }
         found.push(InterpreterState {

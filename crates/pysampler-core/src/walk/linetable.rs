@@ -260,7 +260,7 @@ mod tests {
                 let n = check_vectors(
                     $ver,
                     LineTableFormat::$fmt,
-                    include_str!(concat!("../../fixtures/linetables/", $ver, ".json")),
+                    include_str!(concat!("../../testdata/linetables/", $ver, ".json")),
                 );
                 eprintln!("{}: {} pairs", $ver, n);
             }

@@ -14,7 +14,7 @@
 //! it ends, so a group sees the process as one batch at its start, then live.
 
 use crate::error::Result;
-use crate::process::memory::MemorySource;
+use crate::memory::MemorySource;
 use foldhash::HashMap;
 use std::cell::RefCell;
 

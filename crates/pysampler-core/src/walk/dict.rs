@@ -4,7 +4,7 @@
 //! an instance keeps its attributes.
 
 use crate::error::{Error, Result};
-use crate::process::memory::word_at;
+use crate::memory::word_at;
 use crate::walk::objects::{words, ObjectReader};
 
 /// Largest dict read, in entries.

@@ -14,7 +14,7 @@
 
 use crate::error::{Error, Result};
 use crate::interpreter::FrameFamily;
-use crate::process::memory::word_at;
+use crate::memory::word_at;
 use crate::walk::objects::ObjectReader;
 use crate::walk::threads::ThreadState;
 // foldhash: the hot path hashes addresses and ids many times per sample;

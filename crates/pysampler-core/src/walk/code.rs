@@ -148,7 +148,7 @@ pub fn fingerprint(interp: &crate::interpreter::Interpreter, bytes: &[u8], base:
         if field == 0 {
             continue;
         }
-        let value = crate::process::memory::word_at(bytes, field.wrapping_sub(base));
+        let value = crate::memory::word_at(bytes, field.wrapping_sub(base));
         let value = if width == 4 {
             value & 0xffff_ffff
         } else {
@@ -181,7 +181,7 @@ pub fn content_refs(interp: &crate::interpreter::Interpreter, bytes: &[u8], base
         if field == 0 {
             0
         } else {
-            crate::process::memory::word_at(bytes, field.wrapping_sub(base))
+            crate::memory::word_at(bytes, field.wrapping_sub(base))
         }
     };
     [word(name), word(l.filename), word(l.linetable)]
@@ -197,7 +197,7 @@ pub fn with_contents(fingerprint: u64, heads: &[u8]) -> u64 {
 
 /// Reads the heads of the objects at `refs`, in one batched call; zeros
 /// where one could not be read.
-pub fn read_heads(mem: &dyn crate::process::memory::MemorySource, refs: &[u64], out: &mut Vec<u8>) {
+pub fn read_heads(mem: &dyn crate::memory::MemorySource, refs: &[u64], out: &mut Vec<u8>) {
     let (skip, len) = CONTENT_HEAD;
     out.clear();
     out.resize(refs.len() * len, 0);
@@ -265,7 +265,7 @@ pub fn read_code(reader: &ObjectReader, code: u64) -> Result<CodeInfo> {
         if at == 0 {
             0
         } else {
-            crate::process::memory::word_at(&header, at)
+            crate::memory::word_at(&header, at)
         }
     };
     let i32_at = |at: u64| u64_at(at) as u32;

@@ -13,7 +13,7 @@ pub mod threads;
 
 use crate::error::Result;
 use crate::interpreter::Interpreter;
-use crate::process::memory::MemorySource;
+use crate::memory::MemorySource;
 use code::CodeCache;
 use frames::RawFrame;
 use locals::Local;

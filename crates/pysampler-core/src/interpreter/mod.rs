@@ -4,11 +4,10 @@ pub mod layout;
 pub mod tables;
 pub mod version;
 
+use crate::elf::Binary;
 use crate::error::{Error, Result};
-use crate::process::binary::Binary;
-use crate::process::maps::{self, MappedFile};
-use crate::process::memory::MemorySource;
-use crate::process::ProcessInfo;
+use crate::maps::MappedFile;
+use crate::memory::{word_at, MemorySource};
 pub use layout::Layout;
 pub use version::{FrameFamily, Version};
 
@@ -56,12 +55,29 @@ pub struct KnownObjects {
     pub false_: u64,
 }
 
+/// What the reader is told about a process to find its interpreter: who it
+/// is and which files it maps. Opening those files is the caller's part.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessImage<'a> {
+    pub pid: i32,
+    /// The executable's path as the process sees it.
+    pub exe: &'a str,
+    /// Files mapped from offset 0, in address order (`maps::mapped_files`).
+    pub files: &'a [MappedFile],
+}
+
+/// Opens and parses one mapped file (`elf::Binary::parse` on its bytes).
+pub type BinaryLoader<'a> = dyn FnMut(&MappedFile) -> Result<Binary> + 'a;
+
 impl Interpreter {
-    /// Finds the interpreter in `process`.
-    pub fn locate(process: &ProcessInfo, mem: &dyn MemorySource) -> Result<Interpreter> {
-        let regions = maps::regions(process.pid)?;
-        let files = maps::mapped_files(&regions);
-        let binary = find_runtime_binary(process, &files)?;
+    /// Finds the interpreter in the process `process` describes, reading
+    /// its memory through `mem` and its binaries through `load`.
+    pub fn locate(
+        process: &ProcessImage,
+        load: &mut BinaryLoader,
+        mem: &dyn MemorySource,
+    ) -> Result<Interpreter> {
+        let binary = find_runtime_binary(process, load)?;
         let version = detect_version(process, &binary, mem)?;
         if !version.is_supported() {
             return Err(Error::UnsupportedVersion {
@@ -148,7 +164,8 @@ impl Interpreter {
 
 /// libpython if the process maps one that holds the runtime, else the
 /// executable (static builds such as Debian's /usr/bin/python3.X).
-fn find_runtime_binary(process: &ProcessInfo, files: &[MappedFile]) -> Result<Binary> {
+fn find_runtime_binary(process: &ProcessImage, load: &mut BinaryLoader) -> Result<Binary> {
+    let files = process.files;
     let name_of = |p: &str| p.rsplit('/').next().unwrap_or("").to_string();
     let mut candidates: Vec<&MappedFile> = files
         .iter()
@@ -161,7 +178,7 @@ fn find_runtime_binary(process: &ProcessInfo, files: &[MappedFile]) -> Result<Bi
     }));
     let mut first_error = None;
     for file in candidates {
-        match Binary::load(process, file) {
+        match load(file) {
             Ok(b) if b.symbol("_PyRuntime").is_some() || b.symbol("interp_head").is_some() => {
                 return Ok(b)
             }
@@ -171,20 +188,17 @@ fn find_runtime_binary(process: &ProcessInfo, files: &[MappedFile]) -> Result<Bi
             }
         }
     }
-    if !crate::process::is_alive(process.pid) {
-        return Err(Error::ProcessExited(process.pid));
-    }
     match first_error {
         Some(e @ Error::File { .. }) if process.exe.contains("python") => Err(e),
         _ => Err(Error::NotPython {
             pid: process.pid,
-            exe: process.exe.clone(),
+            exe: process.exe.to_string(),
         }),
     }
 }
 
 fn detect_version(
-    process: &ProcessInfo,
+    process: &ProcessImage,
     binary: &Binary,
     mem: &dyn MemorySource,
 ) -> Result<Version> {
@@ -243,7 +257,7 @@ fn read_debug_offsets(
             detail: "_PyRuntime does not start with the _Py_DebugOffsets cookie".into(),
         });
     }
-    let word = |at: u64| crate::process::memory::word_at(&raw, at);
+    let word = |at: u64| word_at(&raw, at);
     let version = Version::from_hex(word(8));
     let overrides: Vec<(String, u64)> = layout
         .debug_offsets

@@ -1,0 +1,21 @@
+//! pysampler-core: reads CPython's interpreter state out of a copy of a
+//! process's memory. It takes bytes — a `MemorySource` (a live process, a
+//! snapshot file) and the bytes of the binaries mapped into it — and returns
+//! the interpreter's version and layout, its threads, their frames and the
+//! code objects behind them. Nothing here touches the operating system: the
+//! pysampler crate owns `/proc`, ptrace, timers, terminals and files.
+//!
+//! The flow, module by module: `maps` + `elf` (which binary holds the
+//! runtime, its symbols) → `interpreter` (version, `Layout`, where the runtime
+//! is) → `walk` (threads → frames → code objects → names and lines), all of it
+//! reading through `memory::MemorySource`; `snapshot` is a saved memory image.
+
+pub mod elf;
+pub mod error;
+pub mod interpreter;
+pub mod maps;
+pub mod memory;
+pub mod snapshot;
+pub mod walk;
+
+pub use error::{Error, Result};
