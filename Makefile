@@ -7,7 +7,7 @@ ifeq ($(DEMO_PYTHON),)
 DEMO_PYTHON := python3
 endif
 
-.PHONY: all build demo test lint offsets offsets-check sid-root web-venv clean
+.PHONY: all build demo test lint deps test-deps offsets offsets-check sid-root web-venv node-modules maturin-venv clean
 
 all: build
 
@@ -19,8 +19,14 @@ demo: build
 	@bash scripts/demo.sh "$(DEMO_PYTHON)" "$(BIN)"
 
 ## test: formatting, lints, unit and integration tests on every interpreter
-test: sid-root web-venv lint
+test: test-deps lint
 	$(CARGO) test --release --workspace -- --test-threads=2
+
+## test-deps: what the tests download, installed (pinned) before they run; cached in ~/.cache/pysampler
+test-deps: sid-root web-venv node-modules maturin-venv
+
+## deps: test-deps, plus py-spy for the benchmarks (what .ci/run installs before `make test`)
+deps: test-deps pyspy-venv
 
 lint:
 	$(CARGO) fmt --all --check
@@ -36,9 +42,17 @@ offsets-check: sid-root
 sid-root:
 	@bash scripts/sid-root.sh
 
-## web-venv: FastAPI + uvicorn for the web service tests (cached outside the repo)
+## web-venv: FastAPI + uvicorn, every package pinned, for the web service tests (cached outside the repo)
 web-venv:
 	@bash scripts/web-venv.sh
+
+## node-modules: ajv + speedscope for the format tests, pinned by a lockfile (cached outside the repo)
+node-modules:
+	@bash scripts/node-modules.sh
+
+## maturin-venv: maturin + zig, pinned, for `make wheel` and the install tests (cached outside the repo)
+maturin-venv:
+	@bash scripts/build-wheel.sh --venv-only
 
 clean:
 	$(CARGO) clean

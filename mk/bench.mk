@@ -41,15 +41,7 @@ bench-micro: sid-root
 	$(CARGO) bench --bench walker
 
 ## pyspy-venv: py-spy $(PYSPY_VERSION) in a virtual environment cached outside the repository
+# (scripts/pinned-venv.sh: exact pin, no dependencies, rebuilt when the version changes)
 pyspy-venv:
-	@if [ -x "$(PYSPY)" ] && "$(PYSPY)" --version 2>/dev/null | grep -qx "py-spy $(PYSPY_VERSION)"; then \
-		echo "py-spy $(PYSPY_VERSION) ready: $(PYSPY)"; \
-	else \
-		if [ -z "$(PYSPY_BASE_PYTHON)" ]; then \
-			echo "no Python 3.12 under $(PYENV_ROOT)/versions to make the py-spy venv (pyenv install 3.12)" >&2; exit 1; \
-		fi; \
-		rm -rf "$(PYSPY_VENV)" && \
-		"$(PYSPY_BASE_PYTHON)" -m venv "$(PYSPY_VENV)" && \
-		"$(PYSPY_VENV)/bin/pip" install --quiet --disable-pip-version-check "py-spy==$(PYSPY_VERSION)" && \
-		"$(PYSPY)" --version; \
-	fi
+	@PINNED_VENV_PYTHON="$(PYSPY_BASE_PYTHON)" bash scripts/pinned-venv.sh "$(PYSPY_VENV)" "py-spy==$(PYSPY_VERSION)"
+	@"$(PYSPY)" --version | grep -qx "py-spy $(PYSPY_VERSION)" || { echo "$(PYSPY) is not py-spy $(PYSPY_VERSION)" >&2; exit 1; }

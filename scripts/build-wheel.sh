@@ -4,8 +4,11 @@
 #
 # maturin and zig (the `ziglang` wheel, which links against glibc 2.17 so the
 # wheel is manylinux2014 whatever the build machine's glibc) are installed
-# from PyPI into a virtual environment outside the repository, once:
-# ${XDG_CACHE_HOME:-~/.cache}/pysampler/maturin-venv.
+# from PyPI, each at a pinned version (neither has dependencies on Python
+# 3.12), into a virtual environment outside the repository, once:
+# ${XDG_CACHE_HOME:-~/.cache}/pysampler/maturin-venv (scripts/pinned-venv.sh).
+# `build-wheel.sh --venv-only` only makes that venv (`make maturin-venv`, run
+# by `make test` before the tests, so the install test downloads nothing).
 # The build has its own cargo target folder (target/wheel-build), so cargo
 # only rebuilds what changed and never disturbs target/release.
 # maturin checks the binary's glibc symbol versions against the manylinux2014
@@ -24,15 +27,9 @@ mkdir -p "$CACHE" "$OUT"
 exec 9>"$CACHE/build-wheel.lock"
 flock 9
 
-want="maturin==$MATURIN_VERSION ziglang==$ZIG_VERSION"
-if [ "$(cat "$VENV/.installed" 2>/dev/null)" != "$want" ]; then
-    base=$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.12*/bin/python 2>/dev/null | tail -n 1)
-    [ -n "$base" ] || base=python3
-    echo "build-wheel: installing $want into $VENV (with $base)" >&2
-    rm -rf "$VENV"
-    "$base" -m venv "$VENV" >&2
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check $want >&2
-    echo "$want" >"$VENV/.installed"
+bash scripts/pinned-venv.sh "$VENV" "maturin==$MATURIN_VERSION" "ziglang==$ZIG_VERSION"
+if [ "${1:-}" = --venv-only ]; then
+    exit 0
 fi
 
 rm -f "$OUT"/pysampler-*.whl

@@ -332,53 +332,22 @@ fn flamegraph_is_xml_with_one_g_per_frame() {
         .any(|t| t == "pysampler: python3 -c 'pass' <&>"));
 }
 
-/// node_modules with ajv and speedscope, installed on first use.
+/// node_modules with ajv and speedscope, as `make node-modules`
+/// (scripts/node-modules.sh, every package pinned by a lockfile) installs
+/// them: the test run itself downloads nothing.
 pub fn node_modules() -> PathBuf {
     let cache = std::env::var_os("PYSAMPLER_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/pysampler")
         });
-    let dir = cache.join("node");
-    let modules = dir.join("node_modules");
-    let ready = |m: &Path| {
-        m.join("ajv/package.json").exists()
-            && m.join("speedscope/dist/release/file-format-schema.json")
-                .exists()
-    };
-    if ready(&modules) {
-        return modules;
-    }
-    // Install beside, then rename into place: concurrent tests never see half an install.
-    std::fs::create_dir_all(&cache).unwrap();
-    let tmp = cache.join(format!("node.tmp-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    let out = Command::new("npm")
-        .args([
-            "install",
-            "--no-audit",
-            "--no-fund",
-            "--loglevel=error",
-            "--prefix",
-        ])
-        .arg(&tmp)
-        .args(["ajv@8.20.0", "speedscope@1.25.0"])
-        .output()
-        .expect("npm runs (install Node.js and npm)");
+    let modules = cache.join("node/node_modules");
     assert!(
-        out.status.success(),
-        "npm install failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if dir.exists() && !ready(&modules) {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-    if std::fs::rename(&tmp, &dir).is_err() {
-        std::fs::remove_dir_all(&tmp).unwrap();
-    }
-    assert!(
-        ready(&modules),
-        "ajv and speedscope installed in {}",
+        modules.join("ajv/package.json").exists()
+            && modules
+                .join("speedscope/dist/release/file-format-schema.json")
+                .exists(),
+        "ajv and speedscope are missing from {}: run `make node-modules` (make test does)",
         modules.display()
     );
     modules
