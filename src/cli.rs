@@ -1,6 +1,9 @@
 //! The command line, defined in one place.
 
+use crate::error::Error;
+use crate::sampling::{SamplerConfig, SessionConfig, Target};
 use clap::{Args, Parser, Subcommand};
+use std::time::Duration;
 
 const DUMP_EXAMPLES: &str = "Examples:
   pysampler dump --pid 1234
@@ -106,6 +109,28 @@ pub struct SamplingArgs {
     pub command: Vec<String>,
 }
 
+impl SamplingArgs {
+    /// The session these options ask for: a pid or a command, not both.
+    pub fn session_config(&self) -> Result<SessionConfig, Error> {
+        let target = match (self.pid, self.command.is_empty()) {
+            (Some(_), false) => return Err(Error::PidAndCommand),
+            (None, true) => return Err(Error::NothingToProfile),
+            (Some(pid), true) => Target::Pid(pid),
+            (None, false) => Target::Launch(self.command.clone()),
+        };
+        Ok(SessionConfig {
+            target,
+            sampler: SamplerConfig {
+                interval: Duration::from_secs_f64(1.0 / self.rate),
+                blocking: !self.nonblocking,
+                include_idle: self.idle,
+                gil_only: self.gil,
+            },
+            subprocesses: self.subprocesses,
+        })
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct RecordArgs {
     #[command(flatten)]
@@ -115,7 +140,7 @@ pub struct RecordArgs {
     pub output: Option<std::path::PathBuf>,
     /// Output format
     #[arg(short, long, value_enum, default_value = "flamegraph")]
-    pub format: crate::output::render::Format,
+    pub format: crate::output::Format,
     /// Stop after this many seconds [default: when the program exits or on Ctrl-C]
     #[arg(short, long, value_parser = parse_duration)]
     pub duration: Option<f64>,

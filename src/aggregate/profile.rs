@@ -3,35 +3,9 @@
 
 use crate::aggregate::frames::{FrameId, FrameTable};
 use crate::aggregate::stack_tree::{NodeId, StackTree, ROOT};
+use crate::aggregate::threads::{ThreadIndex, ThreadInfo, ThreadTable};
 use foldhash::HashMap;
 use std::time::Duration;
-
-pub type ThreadIndex = u32;
-
-/// A thread as outputs name it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ThreadInfo {
-    pub pid: i32,
-    /// OS thread id, when known.
-    pub tid: Option<i32>,
-    /// Python's `threading.get_ident()`.
-    pub ident: u64,
-    pub name: Option<String>,
-}
-
-impl ThreadInfo {
-    /// "MainThread (1234)" or "thread 0x7f…" when nameless.
-    pub fn label(&self) -> String {
-        let id = match self.tid {
-            Some(t) => t.to_string(),
-            None => format!("{:#x}", self.ident),
-        };
-        match &self.name {
-            Some(n) => format!("{n} ({id})"),
-            None => format!("thread {id}"),
-        }
-    }
-}
 
 /// A profiled process.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +46,7 @@ pub struct Profile {
     pub frames: FrameTable,
     pub tree: StackTree,
     pub processes: Vec<ProcessSummary>,
-    pub threads: Vec<ThreadInfo>,
+    pub threads: ThreadTable,
     pub info: RecordingInfo,
     counts: HashMap<(ThreadIndex, NodeId), u64>,
     /// Per thread index; `None` when no output needs time.
@@ -92,22 +66,7 @@ impl Profile {
 
     /// The index of `thread`, registering it (and updating its name) on first sight.
     pub fn thread_index(&mut self, thread: &ThreadInfo) -> ThreadIndex {
-        let found = self
-            .threads
-            .iter()
-            .position(|t| t.pid == thread.pid && t.ident == thread.ident && t.tid == thread.tid);
-        match found {
-            Some(i) => {
-                if thread.name.is_some() && self.threads[i].name != thread.name {
-                    self.threads[i].name = thread.name.clone();
-                }
-                i as ThreadIndex
-            }
-            None => {
-                self.threads.push(thread.clone());
-                (self.threads.len() - 1) as ThreadIndex
-            }
-        }
+        self.threads.register(thread)
     }
 
     /// Counts one sample of `thread` in the stack given innermost frame first.

@@ -1,15 +1,15 @@
 //! `pysampler record`: sample until the program exits, the duration ends or
 //! Ctrl-C, then write the profile once.
 
-use crate::aggregate::{Profile, RecordingInfo, ThreadIndex, ThreadInfo};
+use crate::aggregate::{Profile, RecordingInfo};
 use crate::cli::RecordArgs;
 use crate::error::Result;
+use crate::output;
 use crate::output::outfile::{self, OutputFile};
-use crate::output::render::{self, RenderOptions};
+use crate::output::render::RenderOptions;
 use crate::process::signals::StopRequest;
 use crate::sampling::session::Session;
-use crate::sampling::Event;
-use std::collections::HashMap;
+use crate::sampling::{EndReason, Event};
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -42,7 +42,7 @@ pub fn run(args: &RecordArgs) -> Result<i32> {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
-    let mut session = Session::start(&args.sampling)?;
+    let mut session = Session::start(&args.sampling.session_config()?)?;
     eprintln!(
         "pysampler: recording {} at {} Hz into {}; Ctrl-C to stop",
         describe_target(&session, &args.sampling),
@@ -124,7 +124,7 @@ pub fn run(args: &RecordArgs) -> Result<i32> {
         processes: args.sampling.subprocesses,
         full_filenames: args.sampling.full_filenames,
     };
-    let written = output.write(|out| render::write(args.format, &profile, &opts, out))?;
+    let written = output.write(|out| output::write(args.format, &profile, &opts, out))?;
     summarize(&profile, &recorder, &written);
     Ok(child_status
         .map(crate::process::launch::exit_code)
@@ -178,15 +178,10 @@ fn summarize(profile: &Profile, recorder: &Recorder, path: &std::path::Path) {
     }
 }
 
-/// A thread as samples name it: (pid, Python ident, OS tid).
-type ThreadKey = (i32, u64, Option<i32>);
-
 /// The aggregator: turns events into the profile.
 struct Recorder {
     profile: Profile,
     interval: Duration,
-    /// Thread index in the profile, and the name it was registered with.
-    threads: HashMap<ThreadKey, (ThreadIndex, Option<std::sync::Arc<str>>)>,
     ticks: u64,
     late: u64,
     errors: u64,
@@ -200,7 +195,6 @@ impl Recorder {
         Recorder {
             profile: Profile::new(keep_timeline),
             interval,
-            threads: HashMap::new(),
             ticks: 0,
             late: 0,
             errors: 0,
@@ -222,21 +216,10 @@ impl Recorder {
                 self.ticks += 1;
                 self.late += u64::from(late);
                 for t in threads {
-                    let key = (pid, t.ident, t.tid);
-                    let index = match self.threads.get(&key) {
-                        Some((index, name)) if *name == t.name => *index,
-                        _ => {
-                            let info = ThreadInfo {
-                                pid,
-                                tid: t.tid,
-                                ident: t.ident,
-                                name: t.name.as_deref().map(str::to_string),
-                            };
-                            let index = self.profile.thread_index(&info);
-                            self.threads.insert(key, (index, t.name.clone()));
-                            index
-                        }
-                    };
+                    let index = self
+                        .profile
+                        .threads
+                        .index(pid, t.tid, t.ident, t.name.as_deref());
                     self.profile.add(index, &t.frames, at, self.interval);
                 }
             }
@@ -247,7 +230,7 @@ impl Recorder {
             Event::Ended { pid, reason } => {
                 // A launched program ending is the normal end of a recording.
                 let expected =
-                    reason == "recording stopped" || (self.launched && reason == "process exited");
+                    reason == EndReason::Stopped || (self.launched && reason == EndReason::Exited);
                 if !expected {
                     self.endings.push(format!("process {pid}: {reason}"));
                 }

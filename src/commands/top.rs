@@ -5,6 +5,7 @@ use crate::cli::TopArgs;
 use crate::error::{Error, Result};
 use crate::process::signals::StopRequest;
 use crate::sampling::session::Session;
+use crate::sampling::EndReason;
 use crate::top::child_output::ChildLog;
 use crate::top::state::Top;
 use crate::top::{live, plain, Outcome};
@@ -24,11 +25,10 @@ pub fn run(args: &TopArgs) -> Result<i32> {
         None
     };
     // Errors here are printed by main, before the view takes the screen.
+    let config = args.sampling.session_config()?;
     let started = match &log {
-        Some(log) => log
-            .redirect()
-            .and_then(|_guard| Session::start(&args.sampling)),
-        None => Session::start(&args.sampling),
+        Some(log) => log.redirect().and_then(|_guard| Session::start(&config)),
+        None => Session::start(&config),
     };
     let mut session = match started {
         Ok(session) => session,
@@ -64,7 +64,10 @@ pub fn run(args: &TopArgs) -> Result<i32> {
     if let Some(path) = log.and_then(ChildLog::finish) {
         say(&format!("the program's output is in {}", path.display()));
     }
-    let outcome = outcome.map_err(|e| Error::Usage(format!("terminal error: {e}")))?;
+    let outcome = outcome.map_err(|source| Error::Terminal {
+        what: "the screen",
+        source,
+    })?;
     if outcome == Outcome::TargetEnded {
         say(&ending_message(&top, root));
     }
@@ -83,7 +86,7 @@ fn say(message: &str) {
 /// "process 1234 exited", or why its sampling stopped.
 fn ending_message(top: &Top, root: i32) -> String {
     match top.endings.iter().find(|e| e.pid == root) {
-        Some(e) if e.reason != "process exited" => format!("process {root}: {}", e.reason),
+        Some(e) if e.reason != EndReason::Exited => format!("process {root}: {}", e.reason),
         _ => format!("process {root} exited"),
     }
 }

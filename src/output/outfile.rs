@@ -16,21 +16,19 @@ impl OutputFile {
     /// Checks that `path` can be written, by creating the temporary file now.
     pub fn prepare(path: &Path) -> Result<OutputFile> {
         if path.is_dir() {
-            return Err(Error::Usage(format!(
-                "output {} is a directory",
-                path.display()
-            )));
+            return Err(Error::OutputIsDirectory {
+                path: path.to_path_buf(),
+            });
         }
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
         if !dir.is_dir() {
-            return Err(Error::Usage(format!(
-                "cannot write {}: the folder {} does not exist",
-                path.display(),
-                dir.display()
-            )));
+            return Err(Error::OutputFolderMissing {
+                path: path.to_path_buf(),
+                folder: dir.to_path_buf(),
+            });
         }
         let name = path
             .file_name()
@@ -41,7 +39,10 @@ impl OutputFile {
             .suffix(".partial")
             .permissions(default_permissions())
             .tempfile_in(&dir)
-            .map_err(|e| Error::Usage(format!("cannot write {}: {e}", path.display())))?;
+            .map_err(|source| Error::CannotWrite {
+                path: path.to_path_buf(),
+                source,
+            })?;
         Ok(OutputFile {
             path: path.to_path_buf(),
             temp,
@@ -82,20 +83,25 @@ impl OutputFile {
 
 /// rw for everyone, minus the umask: what a plain `open(O_CREAT, 0666)` gives.
 fn default_permissions() -> std::fs::Permissions {
+    use nix::sys::stat::{umask, Mode};
     use std::os::unix::fs::PermissionsExt;
-    let mask = unsafe {
-        let m = libc::umask(0o022);
-        libc::umask(m);
-        m
-    };
-    std::fs::Permissions::from_mode(0o666 & !(mask as u32))
+    // umask can only be read by setting it: set and restore at once.
+    let mask = umask(Mode::from_bits_truncate(0o022));
+    umask(mask);
+    std::fs::Permissions::from_mode(0o666 & !mask.bits())
 }
 
 /// "main-20261125T141503.svg": the program's name and the local time.
 pub fn default_name(program: &str, extension: &str) -> PathBuf {
-    let now = unsafe { libc::time(std::ptr::null_mut()) };
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    unsafe { libc::localtime_r(&now, &mut tm) };
+    // SAFETY: time(NULL) only returns the time; a zeroed tm is a valid
+    // value of that plain C struct, which localtime_r fills from `now` (no
+    // nix or std wrapper gives the local time zone's broken-down time).
+    let tm = unsafe {
+        let now = libc::time(std::ptr::null_mut());
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&now, &mut tm);
+        tm
+    };
     PathBuf::from(format!(
         "{}-{:04}{:02}{:02}T{:02}{:02}{:02}.{}",
         program,

@@ -1,42 +1,12 @@
-//! The output formats of `record`, and what they share: how a frame is
-//! labelled under the options, and the collapsed (label-merged) stacks.
+//! What the output formats of `record` share: how a frame is labelled under
+//! the options, and the collapsed (label-merged) stacks. A leaf: the formats
+//! use it, `output/mod.rs` chooses among them.
 
 use crate::aggregate::{FrameId, FrameInfo, NodeId, Profile, ThreadIndex};
 use crate::output::filenames::FileNames;
-use crate::output::{chrometrace, collapsed, flamegraph, speedscope};
 use foldhash::HashMap;
 use std::collections::BTreeMap;
-use std::io;
 use std::sync::Arc;
-
-/// An output format of `record`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// Interactive SVG flame graph.
-    Flamegraph,
-    /// JSON for https://www.speedscope.app.
-    Speedscope,
-    /// Collapsed stacks ("a;b;c 42"), as flamegraph.pl and inferno read them.
-    Raw,
-    /// Chrome trace event JSON, for Perfetto and chrome://tracing.
-    Chrometrace,
-}
-
-impl Format {
-    pub fn extension(self) -> &'static str {
-        match self {
-            Format::Flamegraph => "svg",
-            Format::Speedscope | Format::Chrometrace => "json",
-            Format::Raw => "txt",
-        }
-    }
-
-    /// Whether the recording should keep the timeline (`Profile::new(true)`):
-    /// chrometrace requires it, speedscope uses it to keep samples in time order.
-    pub fn needs_timeline(self) -> bool {
-        matches!(self, Format::Speedscope | Format::Chrometrace)
-    }
-}
 
 #[derive(Debug, Clone, Default)]
 pub struct RenderOptions {
@@ -155,21 +125,6 @@ pub fn collapsed_stacks(profile: &Profile, opts: &RenderOptions) -> Vec<(Vec<Arc
         *merged.entry(labels).or_insert(0) += count;
     }
     merged.into_iter().collect()
-}
-
-/// Writes `profile` in `format` to `out`.
-pub fn write(
-    format: Format,
-    profile: &Profile,
-    opts: &RenderOptions,
-    out: &mut dyn io::Write,
-) -> io::Result<()> {
-    match format {
-        Format::Flamegraph => flamegraph::write(profile, opts, out),
-        Format::Speedscope => speedscope::write(profile, opts, out),
-        Format::Raw => collapsed::write(profile, opts, out),
-        Format::Chrometrace => chrometrace::write(profile, opts, out),
-    }
 }
 
 /// "2.50 s", "120 ms": a short human duration.
@@ -318,12 +273,5 @@ mod tests {
             s(&[&root[..], &["spin (busy.py:4)"]].concat(), 4)
         );
         assert_eq!(stacks.len(), 2);
-    }
-
-    #[test]
-    fn formats() {
-        assert_eq!(Format::Flamegraph.extension(), "svg");
-        assert!(Format::Chrometrace.needs_timeline());
-        assert!(!Format::Raw.needs_timeline());
     }
 }

@@ -134,7 +134,7 @@ fn profile_name(profile: &Profile, thread: ThreadIndex) -> String {
     let info = &profile.threads[thread as usize];
     let several = profile.threads.iter().any(|t| t.pid != info.pid) || profile.processes.len() > 1;
     if several {
-        format!("{} [pid {}]", info.label(), info.pid)
+        info.name().label_with_pid(info.pid)
     } else {
         info.label()
     }

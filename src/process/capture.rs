@@ -205,9 +205,7 @@ fn read_image(pid: i32, options: &CaptureOptions) -> Result<CapturedImage> {
         if !crate::process::is_alive(pid) {
             return Err(Error::ProcessExited(pid));
         }
-        return Err(Error::Usage(format!(
-            "no memory of process {pid} could be read"
-        )));
+        return Err(Error::NothingReadable { pid });
     }
     Ok(CapturedImage {
         regions: builder.regions,
@@ -313,10 +311,11 @@ impl Builder {
     fn push_data(&mut self, addr: u64, bytes: &[u8]) -> Result<()> {
         self.stored += bytes.len() as u64;
         if self.stored > self.options.max_total_bytes {
-            return Err(Error::Usage(format!(
-                "the memory of process {} to save is over the limit of {} bytes (reached at 0x{addr:x}); a snapshot is meant for Python programs of ordinary size",
-                self.pid, self.options.max_total_bytes
-            )));
+            return Err(Error::SnapshotTooLarge {
+                pid: self.pid,
+                limit: self.options.max_total_bytes,
+                addr,
+            });
         }
         if let Some((start, Piece::Data(prev))) = self.regions.last_mut() {
             if *start + prev.len() as u64 == addr {

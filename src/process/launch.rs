@@ -7,9 +7,7 @@ use std::process::{Child, Command};
 
 /// Starts `argv` as a child process.
 pub fn launch(argv: &[String]) -> Result<Child> {
-    let (program, args) = argv
-        .split_first()
-        .ok_or_else(|| Error::Usage("no command given to run".into()))?;
+    let (program, args) = argv.split_first().ok_or(Error::NothingToProfile)?;
     let mut cmd = Command::new(program);
     cmd.args(args);
     if let Some((uid, gid)) = sudo_user() {
@@ -29,11 +27,17 @@ pub fn launch(argv: &[String]) -> Result<Child> {
         }
     }
     cmd.spawn().map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Usage(format!("command not found: {program}")),
-        std::io::ErrorKind::PermissionDenied => {
-            Error::Usage(format!("cannot run {program}: permission denied"))
-        }
-        _ => Error::Usage(format!("cannot run {program}: {e}")),
+        std::io::ErrorKind::NotFound => Error::CommandNotFound {
+            program: program.clone(),
+        },
+        std::io::ErrorKind::PermissionDenied => Error::CannotRun {
+            program: program.clone(),
+            reason: "permission denied".into(),
+        },
+        _ => Error::CannotRun {
+            program: program.clone(),
+            reason: e.to_string(),
+        },
     })
 }
 

@@ -32,18 +32,18 @@ pub enum Fate {
 impl Identity {
     /// The identity of `pid` now; None when it is gone or unreadable.
     pub fn of(pid: i32) -> Option<Identity> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let field = |n: usize| crate::process::stat_field(&stat, n)?.parse::<u64>().ok();
-        if matches!(crate::process::process_state(&stat), Some('Z') | Some('X')) {
+        let text = crate::process::stat::read_process(pid)?;
+        let stat = crate::process::stat::StatLine::parse(&text)?;
+        if matches!(stat.state(), Some('Z') | Some('X')) {
             return None;
         }
         let exe = std::fs::metadata(format!("/proc/{pid}/exe"))
             .map(|m| (m.dev(), m.ino()))
             .unwrap_or((0, 0));
         Some(Identity {
-            start_time: field(22)?,
-            start_stack: field(28).unwrap_or(0),
-            arg_start: field(48).unwrap_or(0),
+            start_time: stat.start_time()?,
+            start_stack: stat.start_stack().unwrap_or(0),
+            arg_start: stat.arg_start().unwrap_or(0),
             exe,
         })
     }
@@ -93,8 +93,8 @@ mod tests {
         let me = Identity::of(pid).expect("own stat");
         assert_eq!(me.fate(pid), Fate::Same);
         assert!(matches!(
-            me.explain(pid, Error::BadData("x".into())),
-            Error::BadData(_)
+            me.explain(pid, Error::NothingToProfile),
+            Error::NothingToProfile
         ));
     }
 

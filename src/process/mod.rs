@@ -11,9 +11,11 @@ pub mod pause;
 pub mod permissions;
 pub mod rseq;
 pub mod signals;
+pub mod stat;
 pub mod task_state;
 
 use crate::error::{Error, Result};
+use stat::StatLine;
 use std::path::PathBuf;
 
 /// What the OS tells us about a process, gathered once.
@@ -36,14 +38,13 @@ impl ProcessInfo {
     /// Checks that `pid` names a live process other than ourselves.
     pub fn open(pid: i32) -> Result<ProcessInfo> {
         if pid <= 0 {
-            return Err(Error::Usage(format!("invalid pid {pid}")));
+            return Err(Error::InvalidPid(pid));
         }
         if pid as u32 == std::process::id() {
             return Err(Error::OwnProcess(pid));
         }
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map_err(|_| Error::NoSuchProcess(pid))?;
-        if process_state(&stat) == Some('Z') {
+        let stat = stat::read_process(pid).ok_or(Error::NoSuchProcess(pid))?;
+        if StatLine::parse(&stat).and_then(|s| s.state()) == Some('Z') {
             return Err(Error::Zombie { pid });
         }
         let exe = match std::fs::read_link(format!("/proc/{pid}/exe")) {
@@ -112,62 +113,36 @@ impl ProcessInfo {
     }
 }
 
-/// The one-letter state from `/proc/PID/stat` (the field after the command,
-/// which may itself contain spaces and parentheses).
-pub fn process_state(stat: &str) -> Option<char> {
-    stat_field(stat, 3)?.chars().next()
-}
-
-/// Field `n` (numbered from 1, as in proc(5); 3 or more) of a stat line. The
-/// fields are counted after the command, which may hold spaces and
-/// parentheses of its own.
-pub fn stat_field(stat: &str, n: usize) -> Option<&str> {
-    stat[stat.rfind(')')? + 1..]
-        .split_whitespace()
-        .nth(n.checked_sub(3)?)
-}
-
 /// Whether a process is still there (and not a zombie).
 pub fn is_alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| process_state(&s) != Some('Z'))
-        .unwrap_or(false)
+    stat::read_process(pid)
+        .is_some_and(|text| StatLine::parse(&text).is_some_and(|s| s.state() != Some('Z')))
 }
 
 /// Whether `pid` is on its way out: its main thread has begun to exit
 /// (`PF_EXITING` in the flags of `/proc/PID/stat`), as after `exit_group`
 /// or a fatal signal, before it becomes a zombie.
 pub fn is_exiting(pid: i32) -> bool {
-    stat_is_exiting(&format!("/proc/{pid}/stat"))
+    gone_or_exiting(stat::read_process(pid))
 }
 
-/// Whether the process or thread whose stat file is at `path` is gone or
-/// has begun to exit.
-pub fn stat_is_exiting(path: &str) -> bool {
-    const PF_EXITING: u64 = 0x4;
-    let Ok(stat) = std::fs::read_to_string(path) else {
-        return true;
-    };
-    stat_field(&stat, 9)
-        .and_then(|f| f.parse::<u64>().ok())
-        .is_some_and(|flags| flags & PF_EXITING != 0)
+/// Whether thread `tid` of `pid` is gone or has begun to exit.
+pub fn thread_is_exiting(pid: i32, tid: i32) -> bool {
+    gone_or_exiting(stat::read_thread(pid, tid))
+}
+
+fn gone_or_exiting(text: Option<String>) -> bool {
+    match text {
+        None => true,
+        Some(text) => StatLine::parse(&text).is_some_and(|s| s.is_exiting()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::process_state;
 
     #[test]
     fn a_running_process_is_not_exiting() {
         assert!(!super::is_exiting(std::process::id() as i32));
-    }
-
-    #[test]
-    fn state_survives_odd_command_names() {
-        assert_eq!(process_state("12 (a) b) (c) S 1 2"), Some('S'));
-        assert_eq!(process_state("12 (python) Z 1"), Some('Z'));
-        assert_eq!(process_state("garbage"), None);
-        assert_eq!(super::stat_field("12 (a) b) S 1 2", 5), Some("2"));
-        assert_eq!(super::stat_field("12 (a) S 1", 2), None);
     }
 }

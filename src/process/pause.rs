@@ -173,8 +173,7 @@ pub fn pause_thread(pid: i32, tid: i32, wait: StopWait) -> Result<Held> {
         Seize::Gone => return Ok(Held::Gone),
         Seize::Denied => {
             // An exiting thread answers EPERM too.
-            let task = format!("/proc/{pid}/task/{tid}/stat");
-            if crate::process::stat_is_exiting(&task) {
+            if crate::process::thread_is_exiting(pid, tid) {
                 return Ok(Held::Gone);
             }
             return Err(crate::process::permissions::explain(pid));
@@ -234,9 +233,11 @@ pub fn pause(pid: i32, tids: &[i32]) -> Result<PausedThreads> {
 }
 
 fn seize_error(pid: i32, tid: i32, e: Errno) -> Error {
-    Error::BadData(format!(
-        "could not pause thread {tid} of process {pid}: {e}"
-    ))
+    Error::PauseFailed {
+        pid,
+        tid,
+        reason: e.to_string(),
+    }
 }
 
 /// Waits until every interrupted thread is in a ptrace stop (moved to

@@ -101,19 +101,21 @@ mod tests {
         let mem = LiveMemory::new(pid);
         let Some(rseq) = RseqCpus::find(&process, &mem) else {
             // Only where glibc registers rseq; this machine's does (2.36).
+            // SAFETY: glibc returns a pointer to its static, NUL-terminated
+            // version string.
             let glibc = unsafe { std::ffi::CStr::from_ptr(libc::gnu_get_libc_version()) };
             panic!("no rseq offset found (glibc {glibc:?})");
         };
         let threads: Vec<_> = (0..4)
             .map(|_| {
                 std::thread::spawn(move || {
-                    let me = unsafe { libc::pthread_self() } as u64;
+                    let me = nix::sys::pthread::pthread_self() as u64;
                     let mem = LiveMemory::new(pid);
                     // Moved between the two calls now and then: most agree.
                     (0..100)
                         .filter(|_| {
-                            let cpu = unsafe { libc::sched_getcpu() };
-                            rseq.cpu(&mem, me) == Some(cpu as usize)
+                            let cpu = nix::sched::sched_getcpu().ok();
+                            rseq.cpu(&mem, me) == cpu
                         })
                         .count()
                 })

@@ -3,6 +3,6 @@
 
 /// `Some(true)` when the thread is running or runnable, `None` when it is gone.
 pub fn is_running(pid: i32, tid: i32) -> Option<bool> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
-    crate::process::process_state(&stat).map(|s| s == 'R')
+    let stat = crate::process::stat::read_thread(pid, tid)?;
+    Some(crate::process::stat::StatLine::parse(&stat)?.state()? == 'R')
 }

@@ -148,8 +148,10 @@ fn state_and_cpu(stat: &File) -> (Option<char>, Option<usize>) {
     else {
         return (None, None);
     };
-    let cpu = crate::process::stat_field(text, 39).and_then(|f| f.parse().ok());
-    (crate::process::process_state(text), cpu)
+    match crate::process::stat::StatLine::parse(text) {
+        Some(line) => (line.state(), line.last_cpu()),
+        None => (None, None),
+    }
 }
 
 /// The third field of a schedstat file: times switched onto a CPU.
@@ -181,7 +183,7 @@ mod tests {
         assert_eq!(activity.asleep_count(tid), None, "it runs");
         // The next read of its stat file answers instead: where it runs.
         assert!(activity.is_running(pid, tid));
-        let here = unsafe { libc::sched_getcpu() } as usize;
+        let here = nix::sched::sched_getcpu().unwrap_or(usize::MAX);
         assert!(activity.last_cpu(tid).is_some_and(|cpu| cpu < 4096));
         assert_ne!(activity.last_cpu(tid), Some(12345), "now {here}");
         // A thread that does not exist is not remembered.

@@ -41,9 +41,8 @@ pub fn descendants(root: i32) -> Vec<i32> {
 
 /// The parent pid from `/proc/PID/stat` (the field after the state).
 pub fn parent_of(pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(1)?.parse().ok()
+    let stat = crate::process::stat::read_process(pid)?;
+    crate::process::stat::StatLine::parse(&stat)?.parent()
 }
 
 #[cfg(test)]
@@ -71,7 +70,10 @@ mod tests {
         let _ = child.kill();
         let _ = child.wait();
         for pid in found {
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
     }
 }

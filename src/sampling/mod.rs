@@ -40,7 +40,61 @@ pub enum Event {
     /// A tick that failed (memory changed under us, a thread vanished).
     Error { pid: i32, message: String },
     /// The process is gone (or could not be read any more); its sampler stopped.
-    Ended { pid: i32, reason: String },
+    Ended { pid: i32, reason: EndReason },
+}
+
+/// Why a sampler stopped sampling its process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndReason {
+    /// The session asked it to (duration elapsed, Ctrl-C, `q`).
+    Stopped,
+    /// Nobody listens to its samples any more.
+    AggregatorGone,
+    /// The process exited.
+    Exited,
+    /// The process replaced itself by exec.
+    Replaced { exe: String },
+    /// Too many failed samples in a row; the last failure.
+    GaveUp { failures: u32, last: String },
+    /// Reading the process is not allowed (any more).
+    PermissionDenied(String),
+}
+
+impl std::fmt::Display for EndReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EndReason::Stopped => f.write_str("recording stopped"),
+            EndReason::AggregatorGone => f.write_str("aggregator gone"),
+            EndReason::Exited => f.write_str("process exited"),
+            EndReason::Replaced { exe } => write!(
+                f,
+                "replaced itself with another program ({exe}) by exec; stopped sampling it"
+            ),
+            EndReason::GaveUp { failures, last } => {
+                write!(
+                    f,
+                    "gave up after {failures} failed samples in a row: {last}"
+                )
+            }
+            EndReason::PermissionDenied(message) => f.write_str(message),
+        }
+    }
+}
+
+/// What a session samples: a running process, or a program it launches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Pid(i32),
+    Launch(Vec<String>),
+}
+
+/// Everything a sampling session needs to know, whatever command asked.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub target: Target,
+    pub sampler: SamplerConfig,
+    /// Also sample the target's Python descendants, as they appear.
+    pub subprocesses: bool,
 }
 
 /// How samplers sample.

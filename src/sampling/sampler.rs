@@ -12,7 +12,7 @@ use crate::process::{pause, ProcessInfo};
 use crate::sampling::activity::Activity;
 use crate::sampling::sampler_cpus::{self, SamplerCpus};
 use crate::sampling::schedule::{self, Schedule};
-use crate::sampling::{Event, SamplerConfig, ThreadSample};
+use crate::sampling::{EndReason, Event, SamplerConfig, ThreadSample};
 use crossbeam_channel::Sender;
 use foldhash::HashMap;
 use parking_lot::Mutex;
@@ -440,7 +440,7 @@ pub fn run(
     let reason = loop {
         let tick = schedule.wait();
         if stop.load(Ordering::Relaxed) {
-            break "recording stopped".to_string();
+            break EndReason::Stopped;
         }
         match sampler.sample(&config) {
             Ok(threads) => {
@@ -452,29 +452,24 @@ pub fn run(
                     threads,
                 };
                 if tx.send(event).is_err() {
-                    break "aggregator gone".into();
+                    break EndReason::AggregatorGone;
                 }
             }
             Err(e) => {
                 let e = match sampler.process.explain(e) {
-                    Error::ProcessExited(_) | Error::NoSuchProcess(_) => {
-                        break "process exited".into()
-                    }
-                    Error::ProcessReplaced { exe, .. } => {
-                        break format!(
-                        "replaced itself with another program ({exe}) by exec; stopped sampling it"
-                    )
-                    }
+                    Error::ProcessExited(_) | Error::NoSuchProcess(_) => break EndReason::Exited,
+                    Error::ProcessReplaced { exe, .. } => break EndReason::Replaced { exe },
                     e => e,
                 };
                 errors_in_row += 1;
                 if errors_in_row >= MAX_CONSECUTIVE_ERRORS {
-                    break format!(
-                        "gave up after {MAX_CONSECUTIVE_ERRORS} failed samples in a row: {e}"
-                    );
+                    break EndReason::GaveUp {
+                        failures: MAX_CONSECUTIVE_ERRORS,
+                        last: e.to_string(),
+                    };
                 }
                 if let Error::PermissionDenied { .. } = e {
-                    break e.to_string();
+                    break EndReason::PermissionDenied(e.to_string());
                 }
                 let _ = tx.send(Event::Error {
                     pid,

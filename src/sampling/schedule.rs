@@ -37,6 +37,11 @@ impl Schedule {
     /// a timeline); the first is the first one not yet late, so the time
     /// spent attaching is not counted as a late tick.
     pub fn new(start: Instant, interval: Duration) -> Schedule {
+        Schedule::made_at(start, interval, Instant::now())
+    }
+
+    /// `new`, as if made at `now`.
+    fn made_at(start: Instant, interval: Duration, now: Instant) -> Schedule {
         let mut schedule = Schedule {
             start,
             interval,
@@ -44,12 +49,19 @@ impl Schedule {
             oversleep_ns: 0.0,
         };
         let interval_ns = interval.as_nanos().max(1);
-        let since = Instant::now().saturating_duration_since(start).as_nanos();
+        let since = now.saturating_duration_since(start).as_nanos();
         let first = since
             .saturating_sub(schedule.late_after().as_nanos())
             .div_ceil(interval_ns);
         schedule.next = u64::try_from(first).unwrap_or(u64::MAX);
         schedule
+    }
+
+    /// When the next tick is due, relative to the start.
+    fn next_due(&self) -> Duration {
+        // In u128 nanoseconds: tick counts pass u32 in days at high rates.
+        let due_ns = self.interval.as_nanos() * u128::from(self.next);
+        Duration::from_nanos(u64::try_from(due_ns).unwrap_or(u64::MAX))
     }
 
     /// How long after it is due a tick may start and not count as late.
@@ -64,9 +76,7 @@ impl Schedule {
     /// Sleeps until the next tick is due (or returns at once if it is
     /// overdue), then reports it.
     pub fn wait(&mut self) -> Tick {
-        // In u128 nanoseconds: tick counts pass u32 in days at high rates.
-        let due_ns = self.interval.as_nanos() * u128::from(self.next);
-        let due = Duration::from_nanos(u64::try_from(due_ns).unwrap_or(u64::MAX));
+        let due = self.next_due();
         let due_at = self.start + due;
         let now = Instant::now();
         let wake_at = due_at.checked_sub(self.early()).unwrap_or(due_at);
@@ -194,10 +204,23 @@ mod tests {
 
     #[test]
     fn time_before_the_schedule_is_made_is_not_late() {
-        let start = Instant::now() - Duration::from_millis(550);
-        let mut s = Schedule::new(start, Duration::from_millis(100));
-        let first = s.wait();
-        assert_eq!(first.due, Duration::from_millis(600));
-        assert!(!first.late);
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        let interval = Duration::from_millis(100);
+        // Made 5.5 intervals in: the first tick is the next one, not the
+        // five that passed before the schedule existed.
+        assert_eq!(
+            Schedule::made_at(start, interval, at(550)).next_due(),
+            Duration::from_millis(600)
+        );
+        // Within a tenth of an interval after a tick, that tick is not late yet.
+        assert_eq!(
+            Schedule::made_at(start, interval, at(605)).next_due(),
+            Duration::from_millis(600)
+        );
+        assert_eq!(
+            Schedule::made_at(start, interval, at(611)).next_due(),
+            Duration::from_millis(700)
+        );
     }
 }

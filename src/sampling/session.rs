@@ -3,11 +3,10 @@
 //! picked up as they appear. Shared by `record` and `top`.
 
 use crate::aggregate::FrameTable;
-use crate::cli::SamplingArgs;
 use crate::error::{Error, Result};
 use crate::process::launch;
 use crate::sampling::sampler::{self, Sampler};
-use crate::sampling::{children, Event, SamplerConfig};
+use crate::sampling::{children, Event, SamplerConfig, SessionConfig, Target};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -45,30 +44,14 @@ pub struct Session {
 }
 
 impl Session {
-    /// Attaches to `--pid` or launches the command, and starts sampling.
-    pub fn start(args: &SamplingArgs) -> Result<Session> {
-        let config = SamplerConfig {
-            interval: Duration::from_secs_f64(1.0 / args.rate),
-            blocking: !args.nonblocking,
-            include_idle: args.idle,
-            gil_only: args.gil,
-        };
+    /// Attaches to the process or launches the program, and starts sampling.
+    pub fn start(config: &SessionConfig) -> Result<Session> {
         let (tx, events) = crossbeam_channel::bounded(CHANNEL_CAPACITY);
         let frames = Arc::new(Mutex::new(FrameTable::default()));
-        let (root, child) = match (args.pid, args.command.is_empty()) {
-            (Some(_), false) => {
-                return Err(Error::Usage(
-                    "give either --pid or a command to run, not both".into(),
-                ))
-            }
-            (None, true) => {
-                return Err(Error::Usage(
-                    "nothing to profile: give --pid PID or a command after `--` (e.g. `-- python main.py`)".into(),
-                ))
-            }
-            (Some(pid), true) => (pid, None),
-            (None, false) => {
-                let child = launch::launch(&args.command)?;
+        let (root, child) = match &config.target {
+            Target::Pid(pid) => (*pid, None),
+            Target::Launch(command) => {
+                let child = launch::launch(command)?;
                 (child.id() as i32, Some(child))
             }
         };
@@ -79,10 +62,10 @@ impl Session {
             root,
             tx,
             stop: Arc::new(AtomicBool::new(false)),
-            config,
+            config: config.sampler,
             child,
             child_status: None,
-            subprocesses: args.subprocesses,
+            subprocesses: config.subprocesses,
             samplers: HashMap::new(),
             attempts: HashMap::new(),
             last_scan: Instant::now(),
@@ -94,7 +77,7 @@ impl Session {
             let sampler = Sampler::attach(root, session.frames.clone());
             match sampler {
                 Ok(s) => session.spawn(s),
-                Err(Error::NotPython { .. }) if args.subprocesses => {}
+                Err(Error::NotPython { .. }) if config.subprocesses => {}
                 Err(e) => return Err(e),
             }
         }
@@ -131,12 +114,13 @@ impl Session {
             std::thread::sleep(Duration::from_millis(5));
         }
         self.kill_child();
-        Err(Error::Usage(format!(
-            "`{}` did not start a Python interpreter within {} s ({}); if it runs Python in a child process, add --subprocesses",
-            self.command_text(),
-            START_TIMEOUT.as_secs(),
-            last_error.map(|e| e.to_string()).unwrap_or_else(|| "no interpreter found".into())
-        )))
+        Err(Error::NoInterpreterStarted {
+            command: self.command_text(),
+            seconds: START_TIMEOUT.as_secs(),
+            detail: last_error
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "no interpreter found".into()),
+        })
     }
 
     fn spawn(&mut self, sampler: Sampler) {
@@ -204,7 +188,10 @@ impl Session {
             let _ = handle.join();
         }
         if self.child.is_some() && !self.child_exited() {
-            unsafe { libc::kill(self.root, libc::SIGINT) };
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.root),
+                nix::sys::signal::Signal::SIGINT,
+            );
             let deadline = Instant::now() + wait_for_child;
             while !self.child_exited() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));

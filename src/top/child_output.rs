@@ -9,7 +9,7 @@
 
 use crate::error::{Error, Result};
 use std::fs::File;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::sync::{Mutex, Once};
 
@@ -46,9 +46,10 @@ impl ChildLog {
             (libc::STDERR_FILENO, self.file.as_raw_fd()),
         ];
         for (fd, to) in targets {
-            guard
-                .swap(fd, to)
-                .map_err(|e| Error::Usage(format!("cannot redirect the program's output: {e}")))?;
+            guard.swap(fd, to).map_err(|source| Error::Terminal {
+                what: "redirecting the program's output",
+                source,
+            })?;
         }
         Ok(guard)
     }
@@ -89,11 +90,13 @@ impl Redirect {
 
     fn swap(&mut self, fd: RawFd, to: RawFd) -> std::io::Result<()> {
         // The saved copy is close-on-exec, so the program does not inherit it.
-        let saved = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-        if saved < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let saved = unsafe { OwnedFd::from_raw_fd(saved) };
+        // SAFETY: `fd` is one of this process's standard descriptors, open
+        // for its whole life; borrowing it for the call closes nothing.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+        let saved = borrowed.try_clone_to_owned()?;
+        // SAFETY: dup2 onto a standard descriptor: it closes and replaces
+        // `fd` atomically; no Rust object owns `fd` (std's handles to the
+        // standard streams only write to the number).
         if unsafe { libc::dup2(to, fd) } < 0 {
             return Err(std::io::Error::last_os_error());
         }
@@ -115,6 +118,8 @@ fn restore() {
     // try_lock: a panic while the lock is held must not deadlock the hook.
     if let Ok(mut all) = SAVED.try_lock() {
         for (fd, saved) in all.drain(..).rev() {
+            // SAFETY: as in `swap`: puts the saved copy back on the
+            // standard descriptor it was taken from.
             unsafe {
                 libc::dup2(saved.as_raw_fd(), fd);
             }

@@ -1,45 +1,18 @@
 //! What the view knows: the processes, threads and counts so far, fed by the
 //! session's events.
 
-use crate::aggregate::{FrameTable, ProcessSummary};
+use crate::aggregate::{FrameTable, ProcessSummary, ThreadTable};
 use crate::output::filenames::FileNames;
-use crate::sampling::{Event, ThreadSample};
+use crate::sampling::{EndReason, Event, ThreadSample};
 use crate::top::stats::{FunctionId, Functions, Stack, Tally, ThreadId};
-use foldhash::HashMap;
 use parking_lot::Mutex;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// A thread as the filter shows it.
-#[derive(Debug, Clone)]
-pub struct Thread {
-    pub pid: i32,
-    pub tid: Option<i32>,
-    pub ident: u64,
-    pub name: Option<Arc<str>>,
-}
-
-impl Thread {
-    /// "MainThread (1234)", with the process when there may be several.
-    pub fn label(&self, with_pid: bool) -> String {
-        let id = match self.tid {
-            Some(t) => t.to_string(),
-            None => format!("{:#x}", self.ident),
-        };
-        let name = self.name.as_deref().unwrap_or("thread");
-        if with_pid {
-            format!("{name} ({id}, pid {})", self.pid)
-        } else {
-            format!("{name} ({id})")
-        }
-    }
-}
 
 /// How a process's sampling ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ending {
     pub pid: i32,
-    pub reason: String,
+    pub reason: EndReason,
 }
 
 pub struct Top {
@@ -54,8 +27,7 @@ pub struct Top {
     pub samples: u64,
     pub errors: u64,
     pub functions: Functions,
-    pub threads: Vec<Thread>,
-    thread_ids: HashMap<(i32, u64, Option<i32>), ThreadId>,
+    pub threads: ThreadTable,
     pub tally: Tally,
     /// When the current interval began, and how long the last one was.
     interval_start: Instant,
@@ -79,8 +51,7 @@ impl Top {
             samples: 0,
             errors: 0,
             functions: Functions::default(),
-            threads: Vec::new(),
-            thread_ids: HashMap::default(),
+            threads: ThreadTable::default(),
             tally: Tally::default(),
             interval_start: now,
             last_interval: Duration::ZERO,
@@ -134,23 +105,7 @@ impl Top {
     }
 
     fn thread_id(&mut self, pid: i32, t: &ThreadSample) -> ThreadId {
-        let key = (pid, t.ident, t.tid);
-        if let Some(&id) = self.thread_ids.get(&key) {
-            let known = &mut self.threads[id as usize];
-            if known.name != t.name {
-                known.name = t.name.clone();
-            }
-            return id;
-        }
-        let id = self.threads.len() as ThreadId;
-        self.threads.push(Thread {
-            pid,
-            tid: t.tid,
-            ident: t.ident,
-            name: t.name.clone(),
-        });
-        self.thread_ids.insert(key, id);
-        id
+        self.threads.index(pid, t.tid, t.ident, t.name.as_deref())
     }
 
     /// Ends the current interval.

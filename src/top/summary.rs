@@ -102,7 +102,8 @@ fn showing_line(top: &Top, view: &ViewState) -> String {
         )
     };
     let thread = match view.thread.and_then(|t| top.threads.get(t as usize)) {
-        Some(t) => t.label(top.subprocesses),
+        Some(t) if top.subprocesses => t.name().label_with_pid(t.pid),
+        Some(t) => t.label(),
         None => "all".into(),
     };
     let order = if view.sort.reverse {

@@ -7,7 +7,8 @@
 
 use pysampler::aggregate::{FrameInfo, ProcessSummary, Profile, ThreadInfo};
 use pysampler::output::collapsed;
-use pysampler::output::render::{collapsed_stacks, write, Format, RenderOptions};
+use pysampler::output::render::{collapsed_stacks, RenderOptions};
+use pysampler::output::{write, Format};
 use quick_xml::events::Event;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -46,8 +46,29 @@ pub enum Error {
     #[error("process {pid}'s memory kept changing while it was read ({detail}); try again, or drop --nonblocking so the process is paused while it is read")]
     Inconsistent { pid: i32, detail: String },
 
-    #[error("invalid data in the target's memory: {0}")]
-    BadData(String),
+    #[error("process memory at 0x{addr:x} holds an implausible {what} ({value}); it was probably changing while read: try again, or drop --nonblocking so the process is paused while it is read")]
+    Implausible {
+        what: &'static str,
+        addr: u64,
+        value: i64,
+    },
+
+    #[error("the object at 0x{addr:x} is not a {expected}; it was probably changing while read: try again, or drop --nonblocking")]
+    WrongType { expected: &'static str, addr: u64 },
+
+    #[error("the {what} at 0x{addr:x} refers back to itself; it was probably changing while read: try again, or drop --nonblocking")]
+    Loop { what: &'static str, addr: u64 },
+
+    #[error(
+        "the {what} at 0x{addr:x} changed while it was read; try again, or drop --nonblocking"
+    )]
+    Changed { what: &'static str, addr: u64 },
+
+    #[error("the offsets table gives {field} = {value}, more than pysampler reads: the table for this Python version is wrong (regenerate python-offsets/ with `make offsets`)")]
+    LayoutField { field: &'static str, value: u64 },
+
+    #[error("the interpreter's _Py_DebugOffsets say Python {published}, but its binary says {binary}: a mixed installation? Run the program's own python to check")]
+    VersionMismatch { published: String, binary: String },
 
     #[error("could not open {path}: {source}")]
     File {
@@ -61,11 +82,62 @@ pub enum Error {
     #[error("the offsets table for Python {version} is invalid: {detail}")]
     Layout { version: String, detail: String },
 
+    #[error("could not pause thread {tid} of process {pid}: {reason}")]
+    PauseFailed { pid: i32, tid: i32, reason: String },
+
     #[error("could not encode the snapshot: {0}")]
     SnapshotEncode(String),
 
-    #[error("{0}")]
-    Usage(String),
+    #[error("invalid snapshot memory: {0}")]
+    SnapshotRegions(String),
+
+    #[error("no memory of process {pid} could be read")]
+    NothingReadable { pid: i32 },
+
+    #[error("the memory of process {pid} to save is over the limit of {limit} bytes (reached at 0x{addr:x}); a snapshot is meant for Python programs of ordinary size")]
+    SnapshotTooLarge { pid: i32, limit: u64, addr: u64 },
+
+    #[error("invalid pid {0}: give the decimal (or 0x hex) id of a running process")]
+    InvalidPid(i32),
+
+    #[error("give either --pid or a command to run, not both")]
+    PidAndCommand,
+
+    #[error(
+        "nothing to profile: give --pid PID or a command after `--` (e.g. `-- python main.py`)"
+    )]
+    NothingToProfile,
+
+    #[error("command not found: {program}")]
+    CommandNotFound { program: String },
+
+    #[error("cannot run {program}: {reason}")]
+    CannotRun { program: String, reason: String },
+
+    #[error("`{command}` did not start a Python interpreter within {seconds} s ({detail}); if it runs Python in a child process, add --subprocesses")]
+    NoInterpreterStarted {
+        command: String,
+        seconds: u64,
+        detail: String,
+    },
+
+    #[error("output {} is a directory; give a file name", path.display())]
+    OutputIsDirectory { path: PathBuf },
+
+    #[error("cannot write {}: the folder {} does not exist", path.display(), folder.display())]
+    OutputFolderMissing { path: PathBuf, folder: PathBuf },
+
+    #[error("cannot write {}: {source}", path.display())]
+    CannotWrite {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("terminal error ({what}): {source}")]
+    Terminal {
+        what: &'static str,
+        source: std::io::Error,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -13,6 +13,7 @@
 pub mod elf;
 pub mod error;
 pub mod interpreter;
+pub mod labels;
 pub mod maps;
 pub mod memory;
 pub mod snapshot;

@@ -91,9 +91,10 @@ impl Interpreter {
                 let (published, overrides) =
                     read_debug_offsets(process.pid, mem, runtime, &layout)?;
                 if published.minor_key() != version.minor_key() {
-                    return Err(Error::BadData(format!(
-                        "_Py_DebugOffsets says Python {published}, but the binary says {version}"
-                    )));
+                    return Err(Error::VersionMismatch {
+                        published: published.to_string(),
+                        binary: version.to_string(),
+                    });
                 }
                 version = published;
                 layout = layout

@@ -280,7 +280,12 @@ mod tests {
         fn read(&self, addr: u64, buf: &mut [u8]) -> Result<()> {
             self.calls.set(self.calls.get() + 1);
             if addr + buf.len() as u64 > self.hole.get() {
-                return Err(crate::error::Error::BadData("unmapped".into()));
+                return Err(crate::error::Error::Memory {
+                    pid: 0,
+                    addr,
+                    len: buf.len(),
+                    source: std::io::Error::from_raw_os_error(crate::memory::EFAULT),
+                });
             }
             for (i, b) in buf.iter_mut().enumerate() {
                 *b = (addr + i as u64) as u8;

@@ -88,7 +88,9 @@ impl SnapshotMemory {
             let span = Span {
                 start: *start,
                 end: start.checked_add(bytes.len() as u64).ok_or_else(|| {
-                    Error::Usage(format!("region at 0x{start:x} runs past the address space"))
+                    Error::SnapshotRegions(format!(
+                        "region at 0x{start:x} runs past the address space"
+                    ))
                 })?,
                 offset: data.len(),
                 zero: false,
@@ -96,7 +98,7 @@ impl SnapshotMemory {
             if let Some(prev) = spans.last() {
                 let prev: &Span = prev;
                 if span.start < prev.end {
-                    return Err(Error::Usage(format!(
+                    return Err(Error::SnapshotRegions(format!(
                         "regions 0x{:x}-0x{:x} and 0x{:x}-0x{:x} overlap",
                         prev.start, prev.end, span.start, span.end
                     )));

@@ -94,9 +94,10 @@ impl CodeCache {
         let info = self.insert(reader, code)?;
         if info.fingerprint != fingerprint {
             self.entries.remove(&code);
-            return Err(Error::BadData(format!(
-                "code object 0x{code:x} changed while it was read"
-            )));
+            return Err(Error::Changed {
+                what: "code object",
+                addr: code,
+            });
         }
         Ok(info)
     }
@@ -237,7 +238,10 @@ pub fn read_code(reader: &ObjectReader, code: u64) -> Result<CodeInfo> {
     let l = &reader.interp.layout.code;
     let known_type = reader.interp.types.code_type;
     if known_type != 0 && reader.type_of(code)? != known_type {
-        return Err(Error::BadData(format!("0x{code:x} is not a code object")));
+        return Err(Error::WrongType {
+            expected: "code object",
+            addr: code,
+        });
     }
     let fields = [
         l.name,
@@ -255,9 +259,10 @@ pub fn read_code(reader: &ObjectReader, code: u64) -> Result<CodeInfo> {
     ];
     let end = fields.iter().copied().max().unwrap_or(0).saturating_add(8);
     if end > MAX_CODE_HEADER {
-        return Err(Error::BadData(format!(
-            "code object layout needs {end} bytes"
-        )));
+        return Err(Error::LayoutField {
+            field: "code object header size",
+            value: end,
+        });
     }
     let header = reader.mem.read_vec(code, end as usize)?;
     // A field the version lacks has offset 0 and reads as 0.

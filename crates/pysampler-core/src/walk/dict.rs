@@ -52,10 +52,10 @@ fn keys_and_values(
 ) -> Result<Vec<(u64, u64)>> {
     let k = &reader.interp.layout.dict_keys;
     if k.indices > MAX_KEYS_HEADER {
-        return Err(Error::BadData(format!(
-            "dict keys layout needs {} bytes",
-            k.indices
-        )));
+        return Err(Error::LayoutField {
+            field: "dict keys header size",
+            value: k.indices,
+        });
     }
     let header = reader.mem.read_vec(keys, k.indices as usize)?;
     let word = |at: u64| word_at(&header, at);
@@ -78,7 +78,10 @@ fn keys_and_values(
             _ => 8,
         };
         if k.entry_size != 16 && k.entry_size != 24 {
-            return Err(Error::BadData(format!("dict entry size {}", k.entry_size)));
+            return Err(Error::LayoutField {
+                field: "dict entry size",
+                value: k.entry_size,
+            });
         }
         (size.saturating_mul(width), k.entry_size)
     };
@@ -181,5 +184,9 @@ pub fn instance_attribute(reader: &ObjectReader, obj: u64, name: &str) -> Result
 }
 
 fn too_big(addr: u64) -> Error {
-    Error::BadData(format!("dict at 0x{addr:x} is implausibly large"))
+    Error::Implausible {
+        what: "dict size (over the limit of entries)",
+        addr,
+        value: MAX_DICT_ENTRIES as i64,
+    }
 }

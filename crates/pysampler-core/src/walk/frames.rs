@@ -146,7 +146,10 @@ impl FrameWalker {
         let fields = [f.previous, f.code, f.lasti, f.instr_ptr, f.owner];
         let block = (fields.iter().copied().max().unwrap_or(0) as usize).saturating_add(8);
         if block > MAX_BLOCK {
-            return Err(Error::BadData(format!("frame layout needs {block} bytes")));
+            return Err(Error::LayoutField {
+                field: "frame header size",
+                value: block as u64,
+            });
         }
         self.start_walk(thread);
         let modern = family != FrameFamily::FrameObjects;
@@ -167,7 +170,10 @@ impl FrameWalker {
             depth += 1;
             self.round_frames += 1;
             if loops.revisits(addr) {
-                return Err(Error::BadData(format!("frame chain loops at 0x{addr:x}")));
+                return Err(Error::Loop {
+                    what: "frame chain",
+                    addr,
+                });
             }
             self.fetch(reader, addr, &mut raw[..block], modern)?;
             let word = |at: u64| word_at(&raw, at);

@@ -1,6 +1,6 @@
 //! Local variables of a frame, for `dump --locals`.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::interpreter::FrameFamily;
 use crate::walk::objects::ObjectReader;
 
@@ -68,7 +68,7 @@ pub fn read_locals(reader: &ObjectReader, frame: u64, code: u64) -> Result<Vec<L
         if kind & KIND_LOCAL == 0 || kind & KIND_HIDDEN != 0 {
             continue;
         }
-        let raw = u64::from_le_bytes(slot.try_into().map_err(|_| Error::BadData("slot".into()))?);
+        let raw = crate::memory::word_at(slot, 0);
         let value = if family == FrameFamily::TaggedInterpreterFrames && raw & 3 == INT_TAG {
             ((raw as i64) >> 2).to_string()
         } else {

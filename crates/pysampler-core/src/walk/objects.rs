@@ -45,9 +45,11 @@ impl<'a> ObjectReader<'a> {
         let l = &self.interp.layout.bytes;
         let size = self.mem.read_u64(obj.wrapping_add(l.size))? as i64;
         if size < 0 {
-            return Err(Error::BadData(format!(
-                "bytes object 0x{obj:x} has size {size}"
-            )));
+            return Err(Error::Implausible {
+                what: "bytes size",
+                addr: obj,
+                value: size,
+            });
         }
         let len = (size as usize).min(cap);
         self.mem.read_vec(obj.wrapping_add(l.sval), len)
@@ -66,7 +68,10 @@ impl<'a> ObjectReader<'a> {
         let compact = (state >> 5) & 1 == 1;
         let ascii = (state >> 6) & 1 == 1;
         if length < 0 || !matches!(kind, 1 | 2 | 4) {
-            return Err(Error::BadData(format!("not a str at 0x{obj:x}")));
+            return Err(Error::WrongType {
+                expected: "str",
+                addr: obj,
+            });
         }
         let data = match (compact, ascii) {
             (true, true) => obj.wrapping_add(l.ascii_size),
@@ -85,7 +90,10 @@ impl<'a> ObjectReader<'a> {
         let data = self.ptr(obj.wrapping_add(l.data))?;
         let width = l.char_size as usize;
         if length < 0 || !matches!(width, 2 | 4) {
-            return Err(Error::BadData(format!("not a unicode at 0x{obj:x}")));
+            return Err(Error::WrongType {
+                expected: "unicode",
+                addr: obj,
+            });
         }
         let chars = (length as usize).min(cap);
         let raw = self.mem.read_vec(data, chars * width)?;
@@ -97,9 +105,11 @@ impl<'a> ObjectReader<'a> {
         let l = &self.interp.layout.tuple;
         let size = self.mem.read_u64(obj.wrapping_add(l.size))? as i64;
         if size < 0 || size as usize > MAX_TUPLE_ITEMS {
-            return Err(Error::BadData(format!(
-                "tuple at 0x{obj:x} has size {size}"
-            )));
+            return Err(Error::Implausible {
+                what: "tuple size",
+                addr: obj,
+                value: size,
+            });
         }
         let n = (size as usize).min(cap);
         let raw = self.mem.read_vec(obj.wrapping_add(l.items), n * 8)?;
@@ -176,7 +186,11 @@ impl<'a> ObjectReader<'a> {
         }
         let ty = self.type_of(obj)?;
         if ty == 0 {
-            return Err(Error::BadData("object without type".into()));
+            return Err(Error::Implausible {
+                what: "type pointer",
+                addr: obj,
+                value: 0,
+            });
         }
         if ty == t.long_type || (ty == t.int_type && t.int_type != 0) {
             return Ok(match self.integer(obj)? {

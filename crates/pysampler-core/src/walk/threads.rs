@@ -114,9 +114,10 @@ pub fn thread_states(
 pub fn reread(reader: &ObjectReader, state: &ThreadState) -> Result<ThreadState> {
     let block = thread_state_block(reader)?;
     let mut raw = [0u8; MAX_FRESH_BYTES];
-    let raw = raw
-        .get_mut(..block)
-        .ok_or_else(|| Error::BadData(format!("thread state layout needs {block} bytes")))?;
+    let raw = raw.get_mut(..block).ok_or(Error::LayoutField {
+        field: "thread state header size",
+        value: block as u64,
+    })?;
     reader.mem.read(state.addr, raw)?;
     parse_state(reader, state.addr, state.interp, raw, true)
 }
@@ -138,9 +139,10 @@ fn thread_state_block(reader: &ObjectReader) -> Result<usize> {
     ];
     let block = (fields.iter().copied().max().unwrap_or(0) as usize).saturating_add(8);
     if block > MAX_THREAD_STATE_BYTES {
-        return Err(Error::BadData(format!(
-            "thread state layout needs {block} bytes"
-        )));
+        return Err(Error::LayoutField {
+            field: "thread state header size",
+            value: block as u64,
+        });
     }
     Ok(block)
 }
