@@ -39,6 +39,7 @@
 
 mod format;
 mod memory;
+mod trim;
 
 pub use memory::SnapshotMemory;
 
