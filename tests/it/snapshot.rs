@@ -290,7 +290,10 @@ fn snapshot_matches_live(version: &str) {
         assert_eq!(snap.interp.version, interp.version);
         assert!(snap.captured_at_unix_ms > 0);
         assert!(!snap.mappings.is_empty());
-        let facts = snap.process.as_ref().expect("the process's facts are recorded");
+        let facts = snap
+            .process
+            .as_ref()
+            .expect("the process's facts are recorded");
         assert!(facts.exe.contains("python"), "{}", facts.exe);
         assert_eq!(facts.cwd, process.cwd);
         // `capture` reads which threads run before it pauses them; a caller
