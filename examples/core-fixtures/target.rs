@@ -120,7 +120,11 @@ impl Running {
             let path = entry.map_err(|e| e.to_string())?.path();
             let name = path.file_name().unwrap_or_default().to_string_lossy();
             if name.starts_with("core_snapshot_") && name.ends_with(".py") {
-                std::fs::copy(&path, dir.join(&*name))
+                // Through a rename: another run starting its interpreter
+                // meanwhile reads the old file or the new one, never half.
+                let partial = dir.join(format!("{name}.{}.partial", std::process::id()));
+                std::fs::copy(&path, &partial)
+                    .and_then(|_| std::fs::rename(&partial, dir.join(&*name)))
                     .map_err(|e| format!("copying {}: {e}", path.display()))?;
             }
         }
