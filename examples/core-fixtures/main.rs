@@ -255,7 +255,9 @@ fn check_spinner(stacks: &[ThreadStack], activity: &dump::ThreadActivity) -> Res
     for s in stacks {
         let spinner = s.name.as_deref() == Some("spinner");
         let active = activity.is_active(s.native_id);
-        if spinner != (active && s.owns_gil) || (!spinner && (active || s.owns_gil)) {
+        // The spinner both running and holding the GIL; every other thread neither.
+        let expected = (spinner, spinner);
+        if (active, s.owns_gil) != expected {
             return Err(format!(
                 "{NOT_THERE}: thread {:?} active {active}, GIL {}",
                 s.name, s.owns_gil
