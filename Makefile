@@ -7,7 +7,7 @@ ifeq ($(DEMO_PYTHON),)
 DEMO_PYTHON := python3
 endif
 
-.PHONY: all build demo test lint deps test-deps offsets offsets-check sid-root web-venv node-modules maturin-venv clean
+.PHONY: all build demo test lint deps test-deps offsets offsets-check core-fixtures sid-root web-venv node-modules maturin-venv clean
 
 all: build
 
@@ -38,6 +38,11 @@ offsets: sid-root
 
 offsets-check: sid-root
 	python3 python-offsets/generate.py --check
+
+## core-fixtures: recapture the core crate's committed snapshots (testdata/snapshots) on every interpreter, then test the core on them (root)
+core-fixtures: sid-root
+	$(CARGO) run --release --example core-fixtures
+	$(CARGO) test --release -p pysampler-core --test snapshots
 
 sid-root:
 	@bash scripts/sid-root.sh

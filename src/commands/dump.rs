@@ -43,11 +43,12 @@ fn dump(args: &DumpArgs, process: &ProcessInfo) -> Result<i32> {
             Ok(stacks) => {
                 let names = FileNames::new(process.cwd.clone(), args.full_filenames);
                 let activity = ThreadActivity(activity);
+                let header = dump_text::header(process);
                 let out = if args.json {
-                    dump_text::json(process, &reader.interp, &stacks, &activity, &names)
+                    dump_text::json(&header, &reader.interp, &stacks, &activity, &names)
                 } else {
                     dump_text::text(
-                        process,
+                        &header,
                         &reader.interp,
                         &stacks,
                         &activity,

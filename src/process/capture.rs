@@ -26,9 +26,9 @@
 
 use crate::error::{Error, Result};
 use crate::process::memory::{LiveMemory, MemorySource};
-use crate::process::{pause, ProcessInfo};
+use crate::process::{pause, task_state, ProcessInfo};
 use pysampler_core::interpreter::Interpreter;
-use pysampler_core::snapshot::{self, MappingInfo, Metadata, MAX_TOTAL_BYTES};
+use pysampler_core::snapshot::{self, MappingInfo, Metadata, ProcessFacts, MAX_TOTAL_BYTES};
 use std::path::Path;
 
 const PAGE: u64 = 4096;
@@ -74,10 +74,15 @@ pub fn capture_with(
 ) -> Result<()> {
     let process = ProcessInfo::open(pid)?;
     let tids = pause::thread_ids(pid)?;
+    // Before pausing: a paused thread is never running.
+    let activity = tids
+        .iter()
+        .filter_map(|t| Some((*t, task_state::is_running(pid, *t)?)))
+        .collect();
     let paused = pause::pause(pid, &tids)?;
     let image = read_image(pid, options)?;
     drop(paused);
-    write_capture(&process, interp, tids, image, out)
+    write_capture(&process, interp, tids, Some(activity), image, out)
 }
 
 /// Captures a process whose threads the caller has already paused (with
@@ -92,7 +97,8 @@ pub fn capture_paused(
     let process = ProcessInfo::open(pid)?;
     let tids = pause::thread_ids(pid)?;
     let image = read_image(pid, options)?;
-    write_capture(&process, interp, tids, image, out)
+    // Which threads ran before the caller paused them is not known here.
+    write_capture(&process, interp, tids, None, image, out)
 }
 
 /// Memory copied out of the process: regions in address order, and what
@@ -111,6 +117,7 @@ fn write_capture(
     process: &ProcessInfo,
     interp: &Interpreter,
     tids: Vec<i32>,
+    thread_activity: Option<Vec<(i32, bool)>>,
     image: CapturedImage,
     out: &Path,
 ) -> Result<()> {
@@ -125,6 +132,11 @@ fn write_capture(
             .unwrap_or(0),
         pysampler_version: env!("CARGO_PKG_VERSION").to_string(),
         mappings: image.mappings,
+        process: Some(ProcessFacts {
+            exe: process.exe.clone(),
+            cwd: process.cwd.clone(),
+            thread_activity,
+        }),
     };
     let regions = image.regions.iter().map(|(start, piece)| match piece {
         Piece::Data(b) => (*start, b.len() as u64, Some(b.as_slice())),

@@ -1,6 +1,7 @@
 //! pysampler's integration tests: one binary, real interpreters.
 
 mod bad_input;
+mod core_fixtures;
 mod dump;
 mod formats;
 mod install;
@@ -40,6 +41,33 @@ dump_tests! {
     dump_python_3_15_in_sid_root => "3.15",
     dump_venv_python => "venv-3.12",
     dump_symlinked_python => "symlink-3.9",
+}
+
+macro_rules! core_fixture_tests {
+    ($($name:ident => $label:expr),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                core_fixtures::live_dump_agrees($label);
+            }
+        )*
+    };
+}
+
+// The core crate's committed snapshot of each interpreter against a live dump.
+core_fixture_tests! {
+    core_fixture_matches_live_2_7 => "2.7",
+    core_fixture_matches_live_3_6 => "3.6",
+    core_fixture_matches_live_3_7 => "3.7",
+    core_fixture_matches_live_3_8 => "3.8",
+    core_fixture_matches_live_3_9 => "3.9",
+    core_fixture_matches_live_3_10 => "3.10",
+    core_fixture_matches_live_3_11 => "3.11",
+    core_fixture_matches_live_3_12 => "3.12",
+    core_fixture_matches_live_3_13 => "3.13",
+    core_fixture_matches_live_debian_3_11 => "debian-3.11",
+    core_fixture_matches_live_3_14 => "3.14",
+    core_fixture_matches_live_3_15 => "3.15",
 }
 
 #[test]

@@ -290,6 +290,15 @@ fn snapshot_matches_live(version: &str) {
         assert_eq!(snap.interp.version, interp.version);
         assert!(snap.captured_at_unix_ms > 0);
         assert!(!snap.mappings.is_empty());
+        let facts = snap
+            .process
+            .as_ref()
+            .expect("the process's facts are recorded");
+        assert!(facts.exe.contains("python"), "{}", facts.exe);
+        assert_eq!(facts.cwd, process.cwd);
+        // `capture` reads which threads run before it pauses them; a caller
+        // that paused them already cannot know.
+        assert_eq!(facts.thread_activity.is_some(), path == &own_stop);
         // The process is gone, so nothing could come from it by accident.
         assert!(!pysampler::process::is_alive(pid));
         let size = std::fs::metadata(path).unwrap().len();
@@ -369,6 +378,7 @@ fn metadata_json() -> Vec<u8> {
         captured_at_unix_ms: 1_700_000_000_000,
         pysampler_version: "test".into(),
         mappings: vec![],
+        process: None,
     })
     .unwrap()
 }

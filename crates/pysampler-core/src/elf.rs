@@ -28,6 +28,8 @@ pub const WANTED_SYMBOLS: &[&str] = &[
     "_Py_NoneStruct",
     "_Py_TrueStruct",
     "_Py_FalseStruct",
+    // 2.7's False, named after the int zero it once was.
+    "_Py_ZeroStruct",
     // glibc's dynamic loader: where each thread's rseq area is (process::rseq).
     "__rseq_offset",
     "__rseq_size",

@@ -9,9 +9,13 @@
 //! runtime, its symbols) → `interpreter` (version, `Layout`, where the runtime
 //! is) → `walk` (threads → frames → code objects → names and lines), all of it
 //! reading through `memory::MemorySource`; `snapshot` is a saved memory image.
+//! `dump` renders stacks as `pysampler dump` prints them (`filenames` shortens
+//! their paths): formatting only, the process's facts are passed in.
 
+pub mod dump;
 pub mod elf;
 pub mod error;
+pub mod filenames;
 pub mod interpreter;
 pub mod labels;
 pub mod maps;

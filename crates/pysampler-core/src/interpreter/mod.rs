@@ -146,7 +146,11 @@ impl Interpreter {
             dict_type: sym("PyDict_Type"),
             none: sym("_Py_NoneStruct"),
             true_: sym("_Py_TrueStruct"),
-            false_: sym("_Py_FalseStruct"),
+            false_: if version.major == 2 {
+                sym("_Py_ZeroStruct")
+            } else {
+                sym("_Py_FalseStruct")
+            },
         };
         Ok(Interpreter {
             version,

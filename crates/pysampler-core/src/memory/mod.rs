@@ -3,6 +3,7 @@
 //! `LiveMemory`), on a saved snapshot and, for tests, on hand-built memory.
 
 pub mod prefetch;
+pub mod recording;
 
 use crate::error::Result;
 

@@ -12,7 +12,7 @@
 //! | 4     | format version, `u32` = 1 |
 //! | 4     | flags, `u32`, must be 0 in version 1 |
 //! | 8     | metadata length `M`, `u64`, at most [`MAX_METADATA_BYTES`] |
-//! | M     | metadata: UTF-8 JSON, see [`Metadata`] (the `Interpreter`, pid, thread ids, command line, capture time, the maps) |
+//! | M     | metadata: UTF-8 JSON, see [`Metadata`] (the `Interpreter`, pid, thread ids, command line, capture time, the maps, the executable, working directory and running threads) |
 //! | 8     | region count `N`, `u64`, at most [`MAX_REGIONS`] |
 //! | N ×   | region: start address `u64`, length `L` `u64` (≥ 1), stored length `S` `u64`, then `S` bytes |
 //!
@@ -39,9 +39,11 @@
 
 mod format;
 mod memory;
+mod trim;
 
 pub use memory::SnapshotMemory;
 
+use crate::dump::{DumpHeader, ThreadActivity};
 use crate::error::{Error, Result};
 use crate::interpreter::Interpreter;
 use crate::memory::MemorySource;
@@ -83,6 +85,24 @@ pub struct Metadata {
     /// diagnosing a read that fails on the snapshot.
     #[serde(default)]
     pub mappings: Vec<MappingInfo>,
+    /// What else `dump` shows of the process, so a snapshot renders as the
+    /// process did (absent from files written before it was recorded).
+    #[serde(default)]
+    pub process: Option<ProcessFacts>,
+}
+
+/// Facts about a captured process that only the OS knew at capture time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ProcessFacts {
+    /// The executable's path as the process saw it (`/proc/PID/exe`).
+    pub exe: String,
+    /// Its working directory, which short file names are relative to.
+    #[serde(default)]
+    pub cwd: Option<String>,
+    /// (tid, running) for each thread just before the capture paused them;
+    /// None when that was not known (the threads were already paused).
+    #[serde(default)]
+    pub thread_activity: Option<Vec<(i32, bool)>>,
 }
 
 /// One line of `/proc/PID/maps` and what the capture did with it.
@@ -111,6 +131,7 @@ pub struct Snapshot {
     pub captured_at_unix_ms: u64,
     pub pysampler_version: String,
     pub mappings: Vec<MappingInfo>,
+    pub process: Option<ProcessFacts>,
     regions: SnapshotMemory,
 }
 
@@ -136,6 +157,7 @@ impl Snapshot {
             captured_at_unix_ms: meta.captured_at_unix_ms,
             pysampler_version: meta.pysampler_version,
             mappings: meta.mappings,
+            process: meta.process,
             regions: memory.with_pid(meta.pid),
         }
     }
@@ -173,6 +195,7 @@ impl Snapshot {
             captured_at_unix_ms: self.captured_at_unix_ms,
             pysampler_version: self.pysampler_version.clone(),
             mappings: self.mappings.clone(),
+            process: self.process.clone(),
         }
     }
 
@@ -192,6 +215,34 @@ impl Snapshot {
     /// The memory, as a `MemorySource` the walker can own.
     pub fn memory(&self) -> SnapshotMemory {
         self.regions.clone()
+    }
+
+    /// The header `dump` shows for this process. Without recorded facts the
+    /// executable is unknown ("?", as for a live process whose link is unreadable).
+    pub fn dump_header(&self) -> DumpHeader {
+        DumpHeader {
+            pid: self.pid,
+            command_line: self.command_line.clone(),
+            exe: self
+                .process
+                .as_ref()
+                .map_or_else(|| "?".to_string(), |p| p.exe.clone()),
+        }
+    }
+
+    /// Which threads were running at capture time (all idle when unknown).
+    pub fn thread_activity(&self) -> ThreadActivity {
+        ThreadActivity(
+            self.process
+                .as_ref()
+                .and_then(|p| p.thread_activity.clone())
+                .unwrap_or_default(),
+        )
+    }
+
+    /// The process's working directory, for `FileNames`.
+    pub fn cwd(&self) -> Option<String> {
+        self.process.as_ref().and_then(|p| p.cwd.clone())
     }
 
     /// A walker over this snapshot's memory.
@@ -228,8 +279,7 @@ mod tests {
         .unwrap()
     }
 
-    #[test]
-    fn arbitrary_prefixes_and_corruptions_never_panic() {
+    pub(crate) fn metadata() -> Metadata {
         use crate::interpreter::{GilSource, KnownObjects, Layout, Version};
         let interp = Interpreter {
             version: Version::new(3, 12, Some(1)),
@@ -239,7 +289,7 @@ mod tests {
             types: KnownObjects::default(),
             runtime_binary: "/usr/bin/python3".into(),
         };
-        let meta = Metadata {
+        Metadata {
             interp,
             pid: 7,
             tids: vec![7],
@@ -247,10 +297,22 @@ mod tests {
             captured_at_unix_ms: 1,
             pysampler_version: "test".into(),
             mappings: vec![],
-        };
-        let snap = Snapshot::from_parts(meta, memory());
+            process: Some(ProcessFacts {
+                exe: "/usr/bin/python3.12".into(),
+                cwd: Some("/srv".into()),
+                thread_activity: Some(vec![(7, true)]),
+            }),
+        }
+    }
+
+    #[test]
+    fn arbitrary_prefixes_and_corruptions_never_panic() {
+        let snap = Snapshot::from_parts(metadata(), memory());
         let bytes = snap.to_bytes().unwrap();
         let back = Snapshot::from_bytes(bytes.clone()).unwrap();
+        assert_eq!(back.process, snap.process);
+        assert_eq!(back.dump_header().exe, "/usr/bin/python3.12");
+        assert!(back.thread_activity().is_active(Some(7)));
         assert_eq!(
             back.memory().read_vec(0x2000, 32).unwrap(),
             (0..32u8).collect::<Vec<_>>()
