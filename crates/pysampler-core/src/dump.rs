@@ -6,6 +6,7 @@
 
 use crate::filenames::FileNames;
 use crate::interpreter::Interpreter;
+use crate::labels::ThreadName;
 use crate::walk::{Frame, ThreadStack};
 use serde_json::json;
 use std::fmt::Write;
@@ -61,10 +62,12 @@ pub fn text(
     let _ = writeln!(out, "Process {}: {}", header.pid, header.command_line);
     let _ = writeln!(out, "Python v{} ({})\n", interp.version, header.exe);
     for stack in stacks {
-        let id = match stack.native_id {
-            Some(tid) => tid.to_string(),
-            None => format!("{:#x}", stack.ident),
-        };
+        let id = ThreadName {
+            name: stack.name.as_deref(),
+            tid: stack.native_id,
+            ident: stack.ident,
+        }
+        .id();
         let _ = write!(out, "Thread {} ({})", id, status(stack, activity));
         match &stack.name {
             Some(name) => {
