@@ -39,8 +39,8 @@ fn end_target(target: &Target, how: Ending) -> Result<Instant, String> {
         Ending::Sigkill => {
             signal(pid, libc::SIGKILL);
             let at = Instant::now();
-            if !poll(Duration::from_secs(5), || !alive(pid)) {
-                return Err(format!("target {pid} still alive 5 s after SIGKILL"));
+            if !poll(Duration::from_secs(10), || !alive(pid)) {
+                return Err(format!("target {pid} still alive 10 s after SIGKILL"));
             }
             Ok(at)
         }
@@ -57,11 +57,11 @@ fn end_target(target: &Target, how: Ending) -> Result<Instant, String> {
         }
         Ending::Exec => {
             signal(pid, libc::SIGUSR2);
-            if !poll(Duration::from_secs(5), || {
+            if !poll(Duration::from_secs(10), || {
                 exe_name(pid).as_deref() == Some("sleep")
             }) {
                 return Err(format!(
-                    "target {pid} did not exec /bin/sleep within 5 s of SIGUSR2 (exe {:?}, state {:?}, held: {:?})",
+                    "target {pid} did not exec /bin/sleep within 10 s of SIGUSR2 (exe {:?}, state {:?}, held: {:?})",
                     exe_name(pid),
                     stat_state(pid),
                     stopped_or_traced(pid)
@@ -104,9 +104,10 @@ fn record_through_exit(
     std::thread::sleep(delay);
     let ended = end_target(&target, how)?;
     let ctx = format!("(delay {delay:?}, pid {pid})");
-    let Some((status, exited_at)) = rec.wait_exit(Duration::from_secs(15)) else {
+    let Some((status, exited_at)) = rec.wait_exit(EXIT_LIMIT * 3) else {
         return Err(format!(
-            "record still running 15 s after the target's {} {ctx}; stderr: {}",
+            "record still running {:?} after the target's {} {ctx}; stderr: {}",
+            EXIT_LIMIT * 3,
             how.name(),
             rec.stderr_text()
         ));
@@ -119,6 +120,11 @@ fn record_through_exit(
     if !status.success() {
         problems.push(format!("record exited with {status}"));
     }
+    measured(
+        &format!("record ended after the target's {} (pid {pid})", how.name()),
+        took,
+        EXIT_LIMIT,
+    );
     if took > EXIT_LIMIT {
         problems.push(format!(
             "record ended {took:?} after the target's {} (limit {EXIT_LIMIT:?})",
@@ -239,9 +245,10 @@ fn top_through_exit(py: &Python, how: Ending, rng: &mut Rng) -> Result<String, S
     std::thread::sleep(delay);
     let ended = end_target(&target, how)?;
     let ctx = format!("(delay {delay:?}, pid {pid})");
-    let Some((status, exited_at)) = top.wait_exit(Duration::from_secs(15)) else {
+    let Some((status, exited_at)) = top.wait_exit(EXIT_LIMIT * 3) else {
         return Err(format!(
-            "top still running 15 s after the target's {} {ctx}; stderr: {}",
+            "top still running {:?} after the target's {} {ctx}; stderr: {}",
+            EXIT_LIMIT * 3,
             how.name(),
             top.stderr_text()
         ));
@@ -254,6 +261,11 @@ fn top_through_exit(py: &Python, how: Ending, rng: &mut Rng) -> Result<String, S
     if !status.success() {
         problems.push(format!("top exited with {status}"));
     }
+    measured(
+        &format!("top ended after the target's {} (pid {pid})", how.name()),
+        took,
+        EXIT_LIMIT,
+    );
     if took > EXIT_LIMIT {
         problems.push(format!(
             "top ended {took:?} after the target's {} (limit {EXIT_LIMIT:?})",

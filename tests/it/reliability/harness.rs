@@ -180,11 +180,39 @@ pub(super) fn out_dir(test: &str) -> PathBuf {
 // ---------------------------------------------------------------------------
 // Time bounds
 
-/// pysampler ends this soon after the target did.
-pub(super) const EXIT_LIMIT: Duration = Duration::from_secs(1);
-/// A graceful stop finishes the output within this.
-pub(super) const GRACEFUL_LIMIT: Duration = Duration::from_secs(5);
-/// A second Ctrl-C exits within this.
-pub(super) const AT_ONCE: Duration = Duration::from_millis(200);
-/// The target is free this soon after pysampler is gone.
-pub(super) const FREE_LIMIT: Duration = Duration::from_millis(500);
+// None of these is a speed test. The events they bound happen in
+// milliseconds, but on a loaded 2-core machine (other tests, other builds)
+// a step that takes 5 ms can take a second when the scheduler says so, and
+// the former limits (1 s, 500 ms, 250 ms, 200 ms) failed there. What they
+// exist to catch is a step that never happens: pysampler waiting for a
+// target that is gone, a thread left stopped, a Ctrl-C that is ignored.
+// So each is at least ten times what the step takes on a busy machine, and
+// the time measured is printed (`measured`), for a slow-down to show in
+// the log without failing a run. Where a result can show what happened
+// without a clock (an exit status, a fixture's line), the tests use that.
+
+/// pysampler ends this soon after the target did. It notices within a tick
+/// or two; one that went on sampling a dead process would run until killed.
+pub(super) const EXIT_LIMIT: Duration = Duration::from_secs(10);
+/// A graceful stop (SIGINT, SIGTERM, SIGHUP) finishes the output within this.
+pub(super) const GRACEFUL_LIMIT: Duration = Duration::from_secs(30);
+/// pysampler exits this soon after a second Ctrl-C. The exit status (130,
+/// from the signal handler) shows that it was the second Ctrl-C that ended
+/// it; this bound only catches a hang.
+pub(super) const AT_ONCE: Duration = Duration::from_secs(10);
+/// The target is neither stopped nor traced this soon after pysampler is
+/// gone. The kernel ends a dead tracer's stops and detaches its tracees as
+/// the tracer exits, so this is at once; a target that pysampler left in a
+/// group stop (`T`) would stay stopped for ever.
+pub(super) const FREE_LIMIT: Duration = Duration::from_secs(10);
+/// The longest stretch a target inside long system calls may be seen
+/// stopped while recorded. A sample holds a thread for well under a
+/// millisecond, and a late stopper is let go on the next tick; a thread
+/// pysampler failed to let go would stay stopped until the recording ends
+/// (seconds: `long_syscall` records for 4 s).
+pub(super) const HELD_LIMIT: Duration = Duration::from_millis(2500);
+
+/// Prints a time a bound above applies to (`--nocapture` shows it).
+pub(super) fn measured(what: &str, took: Duration, limit: Duration) {
+    eprintln!("measured: {what}: {took:.1?} (bound {limit:?})");
+}

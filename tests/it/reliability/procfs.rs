@@ -1,6 +1,7 @@
 //! The target as /proc shows it (alive, stopped, traced), signals, and
 //! bounded waits on the fixture's and the target's state.
 
+use super::harness::measured;
 use crate::target::Target;
 use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
@@ -69,7 +70,13 @@ pub(super) fn poll(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 
 /// The target is neither stopped nor traced, within `limit`.
 pub(super) fn target_free(pid: i32, limit: Duration) -> Result<(), String> {
+    let started = Instant::now();
     if poll(limit, || stopped_or_traced(pid).is_empty()) {
+        measured(
+            &format!("target {pid} free after pysampler ended"),
+            started.elapsed(),
+            limit,
+        );
         Ok(())
     } else {
         Err(format!(

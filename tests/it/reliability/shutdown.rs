@@ -92,9 +92,10 @@ fn record_during_shutdown(
         Some(s) if s.success() => {}
         other => return Err(format!("the target ended with {other:?} {ctx}")),
     }
-    let Some((status, at)) = rec.wait_exit(Duration::from_secs(15)) else {
+    let Some((status, at)) = rec.wait_exit(EXIT_LIMIT * 3) else {
         return Err(format!(
-            "record still running 15 s after the target exited {ctx}"
+            "record still running {:?} after the target exited {ctx}",
+            EXIT_LIMIT * 3
         ));
     };
     rec.drain();
@@ -103,6 +104,11 @@ fn record_during_shutdown(
     if !status.success() {
         return Err(format!("record exited with {status} {ctx}: {stderr}"));
     }
+    measured(
+        &format!("record ended after the target's shut-down (pid {pid})"),
+        at.saturating_duration_since(ended),
+        EXIT_LIMIT,
+    );
     if at.saturating_duration_since(ended) > EXIT_LIMIT {
         return Err(format!(
             "record ended {:?} after the target {ctx}",

@@ -178,13 +178,15 @@ pub(super) fn record_args(pid: i32, out: &Path, extra: &[&str]) -> Vec<String> {
 
 /// Waits until `rec` has paused the target at least once: sampling runs.
 pub(super) fn wait_until_traced(pid: i32, rec: &Spawned) -> Result<(), String> {
-    if poll(Duration::from_secs(10), || {
+    // At 1000 Hz or more the target is paused within milliseconds; 30 s is
+    // only there to end a test whose pysampler never samples.
+    if poll(Duration::from_secs(30), || {
         tracer_of(pid).is_some_and(|t| t != 0)
     }) {
         Ok(())
     } else {
         Err(format!(
-            "target {pid} was never paused within 10 s; pysampler's stderr: {}",
+            "target {pid} was never paused within 30 s; pysampler's stderr: {}",
             rec.stderr_text()
         ))
     }

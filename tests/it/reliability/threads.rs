@@ -193,9 +193,14 @@ fn long_syscall(py: &Python, extra: &[&str], dir: &Path, i: usize) -> Result<Str
         "{ctx}, longest stop {longest:?}, slowest call {slowest:.3} s of {}",
         cycles.len()
     );
-    if longest > Duration::from_millis(250) {
+    measured(
+        &format!("longest stop of target {pid} inside long system calls"),
+        longest,
+        HELD_LIMIT,
+    );
+    if longest > HELD_LIMIT {
         return Err(format!(
-            "the target was held stopped for {longest:?} while recorded {ctx}; stderr: {stderr}"
+            "the target was held stopped for {longest:?} while recorded (limit {HELD_LIMIT:?}) {ctx}; stderr: {stderr}"
         ));
     }
     if !status.success() {
