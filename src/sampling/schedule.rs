@@ -148,13 +148,26 @@ mod tests {
 
     #[test]
     fn ticks_are_due_on_multiples_of_the_interval() {
+        // Which ticks come first depends on when this thread runs (a loaded
+        // machine can hold it past tick 0 or 1, which are then skipped), so
+        // what is checked is what holds whatever the load: each tick is due
+        // on a multiple of the interval, later than the one before, and is
+        // not taken before it is due.
+        let interval = Duration::from_millis(2);
         let start = Instant::now();
-        let mut s = Schedule::new(start, Duration::from_millis(2));
-        let a = s.wait();
-        let b = s.wait();
-        assert_eq!(a.due, Duration::ZERO);
-        assert_eq!(b.due, Duration::from_millis(2));
-        assert!(start.elapsed() >= Duration::from_millis(2));
+        let mut s = Schedule::new(start, interval);
+        let mut last = None;
+        for _ in 0..5 {
+            let tick = s.wait();
+            let taken = start.elapsed();
+            eprintln!("tick due at {:?}, taken at {taken:?}", tick.due);
+            assert_eq!(tick.due.as_nanos() % interval.as_nanos(), 0, "{tick:?}");
+            if let Some(last) = last {
+                assert!(tick.due > last, "{tick:?} after a tick due at {last:?}");
+            }
+            assert!(taken >= tick.due, "{tick:?} taken at {taken:?}");
+            last = Some(tick.due);
+        }
     }
 
     #[test]
@@ -194,10 +207,30 @@ mod tests {
 
     #[test]
     fn time_before_the_schedule_is_made_is_not_late() {
+        // 550 ms have passed when the schedule is made: ticks 0-5 are gone
+        // (tick 5 would start 50 ms late, more than a tenth of the
+        // interval), so the first is tick 6, at 600 ms, not yet due. Checked
+        // on the schedule, not by waiting for the tick: whether a sleep of
+        // 50 ms wakes within 10 ms is up to the machine's load.
+        let interval = Duration::from_millis(100);
         let start = Instant::now() - Duration::from_millis(550);
-        let mut s = Schedule::new(start, Duration::from_millis(100));
-        let first = s.wait();
-        assert_eq!(first.due, Duration::from_millis(600));
-        assert!(!first.late);
+        let s = Schedule::new(start, interval);
+        // `new` read the clock at 550 ms or a little later; held up for a
+        // while on a busy machine, it rightly skips more ticks.
+        let made_by = start.elapsed();
+        eprintln!("schedule made by {made_by:?}; first tick {}", s.next);
+        let first_due = interval * s.next as u32;
+        let slack = interval / 10;
+        // Tick 5 (500 ms) was 50 ms late: skipped.
+        assert!(
+            first_due >= Duration::from_millis(600),
+            "the first tick, at {first_due:?}, was already late when the schedule was made"
+        );
+        // No tick skipped that was still on time the last moment `new` can
+        // have looked: with `new` on time, this leaves 600 ms only.
+        assert!(
+            first_due < made_by + interval - slack,
+            "the first tick, at {first_due:?}, skips one that was on time at {made_by:?}"
+        );
     }
 }
