@@ -99,14 +99,30 @@ mod tests {
     }
 
     #[test]
-    fn a_reaped_child_has_exited() {
-        let mut child = std::process::Command::new("true").spawn().expect("spawn");
+    fn a_child_that_exits_has_exited_zombie_or_reaped() {
+        // `cat` runs until its stdin closes: its identity is read while it
+        // surely runs (a child that may already have exited could only be
+        // checked when it had not, which let the check be skipped).
+        let mut child = std::process::Command::new("cat")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn cat");
         let pid = child.id() as i32;
-        let id = Identity::of(pid);
-        child.wait().expect("wait");
-        if let Some(id) = id {
-            assert_eq!(id.fate(pid), Fate::Exited);
+        let id = Identity::of(pid).expect("a running child has an identity");
+        assert_eq!(id.fate(pid), Fate::Same);
+        drop(child.stdin.take()); // end of input: cat exits
+                                  // Exited but not reaped yet: a zombie, which has exited too.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| crate::process::process_state(&s) == Some('Z'))
+        {
+            assert!(std::time::Instant::now() < deadline, "cat never exited");
+            std::thread::yield_now();
         }
+        assert_eq!(id.fate(pid), Fate::Exited, "a zombie");
+        child.wait().expect("wait");
+        assert_eq!(id.fate(pid), Fate::Exited, "reaped");
         assert!(Identity::of(pid).is_none());
     }
 }
