@@ -139,15 +139,9 @@ pub(super) fn target_line(
     prefix: &str,
     limit: Duration,
 ) -> Result<String, String> {
-    let deadline = Instant::now() + limit;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match target.lines.recv_timeout(left) {
-            Ok(line) if line.starts_with(prefix) => return Ok(line),
-            Ok(_) => continue,
-            Err(e) => return Err(format!("the fixture never printed {prefix:?} ({e})")),
-        }
-    }
+    target
+        .wait_for_line(prefix, limit)
+        .map_err(|e| format!("the fixture never printed {prefix:?} ({e})"))
 }
 
 pub(super) fn wait_child(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
