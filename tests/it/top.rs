@@ -154,8 +154,11 @@ fn the_hot_function_is_the_first_row() {
         first_row_has(s, "hot_loop (top_target.py:")
     });
     assert!(tmux.alternate_on(), "the view uses the alternate screen");
+    // The version as the interpreter reports it, followed by the rate.
+    let version = pythons::find("3.12").version_text();
     assert!(
-        screen.contains(&format!("pid {}", target.pid())) && screen.contains("Python 3.12"),
+        screen.contains(&format!("pid {}", target.pid()))
+            && screen.contains(&format!("Python {version} |")),
         "{screen}"
     );
 }

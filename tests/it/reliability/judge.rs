@@ -149,8 +149,11 @@ pub(super) fn check_dump_doc(doc: &Value, py: &Python, pid: i32) -> Result<(), S
         return Err(format!("dump of pid {} (wanted {pid})", doc["pid"]));
     }
     let version = doc["python_version"].as_str().unwrap_or("");
-    if !version.starts_with(&format!("{}.{}.", py.major, py.minor)) {
-        return Err(format!("dump says Python {version:?}"));
+    if version != py.version_text() {
+        return Err(format!(
+            "dump says Python {version:?}, the interpreter {}",
+            py.version_text()
+        ));
     }
     let threads = doc["threads"]
         .as_array()
