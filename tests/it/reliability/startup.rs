@@ -2,27 +2,19 @@
 
 use super::harness::*;
 use super::judge::*;
+use super::procfs::{signal, target_line};
 use super::spawn::*;
 use crate::pythons::Python;
-use crate::target::python_command;
+use crate::target::Target;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Starts `script` without waiting for any handshake (what a user attaching
-/// to a process that just started gets).
-fn spawn_python(py: &Python, script: &str, args: &[&str]) -> Child {
-    let argv = python_command(py, script, args);
-    Command::new(&argv[0])
-        .args(&argv[1..])
-        .current_dir(crate::target::fixtures_dir())
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start python")
+/// The fixture, started without waiting for any handshake (what a user
+/// attaching to a process that just started meets). It spins until told,
+/// at most this many seconds.
+fn spawn_fixture(py: &Python) -> Result<Target, String> {
+    Target::spawn(py, "faults_startup.py", &["120"])
 }
 
 fn tally_message(messages: &mut BTreeMap<String, usize>, pid: i32, m: &str) {
@@ -38,13 +30,15 @@ fn dump_during_startup(
     rng: &mut Rng,
     messages: &mut BTreeMap<String, usize>,
 ) -> Result<String, String> {
-    let mut child = spawn_python(py, "faults_startup.py", &["2"]);
-    let pid = child.id() as i32;
+    let target = spawn_fixture(py)?;
+    let pid = target.pid();
     let delay = rng.millis(40);
     std::thread::sleep(delay);
     let ctx = format!("(delay {delay:?}, pid {pid})");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut result = Err(format!("never saw started_spin within 20 s {ctx}"));
+    // Start-up takes milliseconds; the bound only ends a test that never
+    // sees the fixture's code.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut result = Err(format!("never saw started_spin within 60 s {ctx}"));
     let mut dumps = 0;
     while Instant::now() < deadline {
         let out = run_bounded(&dump_args(pid), Duration::from_secs(10));
@@ -69,12 +63,16 @@ fn dump_during_startup(
             }
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(target); // killed
     result
 }
 
-/// `record --pid` attached the moment the process is spawned.
+/// `record --pid` attached the moment the process is spawned. It either
+/// refuses at once with a clear message (only where the process is not
+/// Python yet: chroot and a shell run first for an interpreter in a root),
+/// or records, and then it must sample the fixture's code once Python runs
+/// it: the fixture says SPINNING from started_spin() and spins there until
+/// the test, having seen pysampler pause it since, tells it to exit.
 fn record_during_startup(
     py: &Python,
     rng: &mut Rng,
@@ -82,44 +80,71 @@ fn record_during_startup(
     i: usize,
     messages: &mut BTreeMap<String, usize>,
 ) -> Result<String, String> {
-    let mut child = spawn_python(py, "faults_startup.py", &["1.5"]);
-    let pid = child.id() as i32;
+    let target = spawn_fixture(py)?;
+    let pid = target.pid();
     let delay = rng.millis(40);
     std::thread::sleep(delay);
     let ctx = format!("(delay {delay:?}, pid {pid})");
     let path = dir.join(format!("startup-{}-{i}.txt", py.label));
-    let out = run_bounded(
-        &record_args(pid, &path, &["-r", "1000", "-d", "1"]),
-        Duration::from_secs(20),
-    );
-    let _ = child.kill();
-    let _ = child.wait();
-    let Some(status) = out.status else {
-        return Err(format!("record --pid -d 1 still running after 20 s {ctx}"));
-    };
-    no_panic(&out.stderr, Some(status))?;
-    if status.success() {
-        read_raw(py, &path).map_err(|e| format!("{e} {ctx}"))?;
-        if let Some(last) = out.stderr.lines().find(|l| l.contains("last error: ")) {
-            tally_message(messages, pid, &format!("record ok, {last}"));
-        } else {
-            tally_message(messages, pid, "record ok");
+    let mut rec = spawn_pysampler(&record_args(pid, &path, &["-r", "1000"]));
+    if rec
+        .wait_line("pysampler: recording", Duration::from_secs(30))
+        .is_err()
+    {
+        let Some((status, _)) = rec.wait_exit(Duration::from_secs(30)) else {
+            return Err(format!(
+                "record --pid neither recording nor ended after 30 s {ctx}"
+            ));
+        };
+        rec.drain();
+        let stderr = rec.stderr_text();
+        no_panic(&stderr, Some(status))?;
+        let message = stderr
+            .lines()
+            .find(|l| l.starts_with("pysampler: "))
+            .unwrap_or("");
+        if status.success() || !CLEAR_MESSAGES.iter().any(|m| message.contains(m)) {
+            return Err(format!(
+                "record ended with {status} without a clear message {ctx}: {stderr}"
+            ));
         }
+        if py.root.is_none() {
+            // Spawned by exec of the interpreter itself: it is Python from
+            // its first instruction, with its runtime in the executable.
+            return Err(format!(
+                "record refused a process that was Python from the start {ctx}: {message}"
+            ));
+        }
+        tally_message(messages, pid, &format!("record refused: {message}"));
         return Ok(String::new());
     }
-    let message = out
-        .stderr
-        .lines()
-        .find(|l| l.starts_with("pysampler: "))
-        .unwrap_or("")
-        .to_string();
-    if !CLEAR_MESSAGES.iter().any(|m| message.contains(m)) {
+    target_line(&target, "SPINNING", Duration::from_secs(30)).map_err(|e| format!("{e} {ctx}"))?;
+    wait_until_traced(pid, &rec).map_err(|e| format!("{e} {ctx}"))?;
+    signal(pid, libc::SIGUSR1);
+    let Some((status, _)) = rec.wait_exit(EXIT_LIMIT * 3) else {
         return Err(format!(
-            "record failed without a clear message {ctx}: {}",
-            out.stderr
+            "record still running {:?} after the fixture was told to exit {ctx}",
+            EXIT_LIMIT * 3
+        ));
+    };
+    rec.drain();
+    let stderr = rec.stderr_text();
+    no_panic(&stderr, Some(status))?;
+    if !status.success() {
+        return Err(format!("record exited with {status} {ctx}: {stderr}"));
+    }
+    let stacks = read_raw(py, &path).map_err(|e| format!("{e} {ctx}"))?;
+    let spinning = samples_with(&stacks, "started_spin");
+    if spinning == 0 {
+        return Err(format!(
+            "no sample of started_spin, which ran until pysampler had paused it ({} samples in all) {ctx}; stderr: {stderr}",
+            total(&stacks)
         ));
     }
-    tally_message(messages, pid, &format!("record failed: {message}"));
+    match stderr.lines().find(|l| l.contains("last error: ")) {
+        Some(last) => tally_message(messages, pid, &format!("record ok, {last}")),
+        None => tally_message(messages, pid, "record ok"),
+    }
     Ok(String::new())
 }
 
