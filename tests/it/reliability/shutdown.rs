@@ -13,8 +13,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Whether a dump's output shows `function` on some thread.
+fn dump_shows(out: &Finished, function: &str) -> bool {
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).is_ok_and(|doc| {
+        thread_functions(&doc)
+            .iter()
+            .any(|t| t.iter().any(|f| f == function))
+    })
+}
+
 /// Dumps in a loop from just before the interpreter starts finalising until
-/// the process is gone.
+/// the process is gone. The fixture's atexit handler holds the shut-down
+/// until some dump has shown it, so every iteration sees that phase; the
+/// phases after it come at their own pace.
 fn dump_during_shutdown(
     py: &Python,
     rng: &mut Rng,
@@ -43,8 +54,27 @@ fn dump_during_shutdown(
     signal(pid, libc::SIGUSR1);
     signalled.store(true, Ordering::SeqCst);
     let ctx = format!("(delay {delay:?}, pid {pid})");
+    let held = target_line(&target, "ATEXIT", Duration::from_secs(30)).and_then(|_| {
+        let mut checked = 0;
+        let shown = poll(Duration::from_secs(30), || {
+            let results = results.lock().unwrap();
+            let found = results[checked..]
+                .iter()
+                .any(|out| dump_shows(out, "atexit_work"));
+            checked = results.len();
+            found
+        });
+        match shown {
+            true => Ok(()),
+            false => Err(format!(
+                "no dump showed atexit_work in 30 s while it ran {ctx}"
+            )),
+        }
+    });
+    signal(pid, libc::SIGUSR2); // the shut-down goes on
     let exit = wait_child(&mut target.child, Duration::from_secs(20));
     dumper.join().unwrap();
+    held?;
     match exit {
         Some(s) if s.success() => {}
         other => return Err(format!("the target ended with {other:?} {ctx}")),
@@ -69,7 +99,9 @@ fn dump_during_shutdown(
     Ok(String::new())
 }
 
-/// `record --pid` attached before the interpreter starts finalising.
+/// `record --pid` attached before the interpreter starts finalising. The
+/// fixture's atexit handler runs until the test has seen pysampler pause
+/// the process since it began: the recording must hold samples of it.
 fn record_during_shutdown(
     py: &Python,
     rng: &mut Rng,
@@ -86,7 +118,12 @@ fn record_during_shutdown(
     std::thread::sleep(delay);
     signal(pid, libc::SIGUSR1);
     let ctx = format!("(delay {delay:?}, pid {pid})");
+    let held = target_line(&target, "ATEXIT", Duration::from_secs(30))
+        .and_then(|_| wait_until_traced(pid, &rec))
+        .map_err(|e| format!("{e} {ctx}"));
+    signal(pid, libc::SIGUSR2); // the shut-down goes on
     let exit = wait_child(&mut target.child, Duration::from_secs(20));
+    held?;
     let ended = Instant::now();
     match exit {
         Some(s) if s.success() => {}
@@ -117,7 +154,10 @@ fn record_during_shutdown(
     }
     let stacks = read_raw(py, &path).map_err(|e| format!("{e} {ctx}"))?;
     if samples_with(&stacks, "atexit_work") == 0 {
-        return Ok("no sample of atexit_work".into());
+        return Err(format!(
+            "no sample of atexit_work, which ran until pysampler had paused it ({} samples in all) {ctx}; stderr: {stderr}",
+            total(&stacks)
+        ));
     }
     Ok(String::new())
 }
