@@ -207,7 +207,7 @@ fn check_text(py: &Python, pid: i32) {
         assert!(lines[0].starts_with(&format!("Process {pid}: ")), "{text}");
         assert!(lines[0].ends_with(SCRIPT), "{text}");
         assert!(
-            lines[1].starts_with(&format!("Python v{}.{}.", py.major, py.minor)),
+            lines[1].starts_with(&format!("Python v{} (", py.version_text())),
             "{text}"
         );
         assert_eq!(lines[2], "");
