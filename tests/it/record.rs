@@ -327,17 +327,21 @@ fn signals_stop_recording_and_leave_the_target_running() {
         let path = dir.join("p.txt");
         // A high rate, so the signal very likely arrives while threads are paused.
         let mut rec = attach(&target, &["-r", "2000"], &path);
-        // Wait until samples accumulate (the target is traced during each).
-        let deadline = Instant::now() + Duration::from_secs(10);
+        // Handshake: sampling runs (the target is traced during each sample).
+        let deadline = Instant::now() + Duration::from_secs(30);
         while std::fs::read_to_string(format!("/proc/{}/status", target.pid()))
             .map(|s| s.contains("TracerPid:\t0"))
             .unwrap_or(true)
-            && Instant::now() < deadline
         {
+            assert!(
+                Instant::now() < deadline,
+                "{name}: the target was never paused"
+            );
             std::thread::yield_now();
         }
         unsafe { libc::kill(rec.id() as i32, signal) };
-        let status = wait_with_timeout(&mut rec, Duration::from_secs(5));
+        // A clean stop takes milliseconds; 30 s only catches one that hangs.
+        let status = wait_with_timeout(&mut rec, Duration::from_secs(30));
         assert!(status.success(), "{name}: {status}");
         let stacks = read_raw(&path);
         assert!(own_samples(&stacks, "spin") > 0, "{name}: {stacks:?}");
