@@ -183,7 +183,8 @@ pub(super) fn out_dir(test: &str) -> PathBuf {
 // None of these is a speed test. The events they bound happen in
 // milliseconds, but on a loaded 2-core machine (other tests, other builds)
 // a step that takes 5 ms can take a second when the scheduler says so, and
-// the former limits (1 s, 500 ms, 250 ms, 200 ms) failed there. What they
+// the former limits (1 s, 500 ms, 250 ms, 200 ms) could be missed there
+// with nothing wrong in pysampler. What they
 // exist to catch is a step that never happens: pysampler waiting for a
 // target that is gone, a thread left stopped, a Ctrl-C that is ignored.
 // So each is at least ten times what the step takes on a busy machine, and
@@ -196,9 +197,10 @@ pub(super) fn out_dir(test: &str) -> PathBuf {
 pub(super) const EXIT_LIMIT: Duration = Duration::from_secs(10);
 /// A graceful stop (SIGINT, SIGTERM, SIGHUP) finishes the output within this.
 pub(super) const GRACEFUL_LIMIT: Duration = Duration::from_secs(30);
-/// pysampler exits this soon after a second Ctrl-C. The exit status (130,
-/// from the signal handler) shows that it was the second Ctrl-C that ended
-/// it; this bound only catches a hang.
+/// pysampler exits this soon after a second Ctrl-C. Where the first one's
+/// clean stop cannot have ended it (a launched program that ignores SIGINT
+/// keeps it waiting 5 s), exit status 130, from the signal handler, shows
+/// that the second did; this bound only catches a hang.
 pub(super) const AT_ONCE: Duration = Duration::from_secs(10);
 /// The target is neither stopped nor traced this soon after pysampler is
 /// gone. The kernel ends a dead tracer's stops and detaches its tracees as
