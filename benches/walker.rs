@@ -24,16 +24,12 @@ use pysampler_core::snapshot::Snapshot;
 use pysampler_core::walk::frames::RawFrame;
 use pysampler_core::walk::linetable::line_for_offset;
 use pysampler_core::walk::{StackReader, ThreadEntry};
+use pysampler_testkit::{pythons, Target};
 use std::hint::black_box;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 const FIXTURE: &str = "bench_deep_sleep.py";
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
-const SETTLE_TIMEOUT: Duration = Duration::from_secs(20);
 /// Depth of the fixture's stack (frames of the main thread).
 const DEPTH: usize = 100;
 
@@ -41,133 +37,21 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn pyenv_root() -> PathBuf {
-    if let Some(root) = std::env::var_os("PYENV_ROOT").filter(|r| !r.is_empty()) {
-        return PathBuf::from(root);
-    }
-    let home = std::env::var_os("HOME").expect("HOME is not set and PYENV_ROOT is not either");
-    PathBuf::from(home).join(".pyenv")
-}
+/// How long the fixture may take to be asleep once it said READY.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(20);
 
-fn sid_root() -> PathBuf {
-    if let Some(root) = std::env::var_os("PYSAMPLER_SID_ROOT").filter(|r| !r.is_empty()) {
-        return PathBuf::from(root);
-    }
-    let home = std::env::var_os("HOME").expect("HOME is not set");
-    PathBuf::from(home).join(".cache/pysampler/sid-root")
-}
-
-/// The command that runs the fixture on Python `version` ("3.12").
-fn fixture_command(version: &str) -> Command {
-    let fixture = repo().join("fixtures").join(FIXTURE);
-    if version == "3.14" || version == "3.15" {
-        let root = sid_root();
-        let exe = root.join(format!("usr/bin/python{version}"));
-        assert!(
-            exe.exists(),
-            "Python {version} is required by the walker benchmarks but {} does not exist (run `make sid-root`)",
-            exe.display()
-        );
-        let inside = Path::new("tmp/pysampler-bench");
-        std::fs::create_dir_all(root.join(inside)).expect("cannot write into the sid root");
-        std::fs::copy(&fixture, root.join(inside).join(FIXTURE))
-            .expect("cannot copy the fixture into the sid root");
-        let mut cmd = Command::new("chroot");
-        cmd.arg(&root)
-            .arg(format!("/usr/bin/python{version}"))
-            .arg(Path::new("/").join(inside).join(FIXTURE));
-        return cmd;
-    }
-    let versions = pyenv_root().join("versions");
-    let mut found: Vec<PathBuf> = std::fs::read_dir(&versions)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .filter(|e| {
-                    e.file_name()
-                        .to_string_lossy()
-                        .starts_with(&format!("{version}."))
-                })
-                .map(|e| e.path().join("bin/python"))
-                .filter(|p| p.exists())
-                .collect()
-        })
-        .unwrap_or_default();
-    found.sort();
-    let exe = found.pop().unwrap_or_else(|| {
-        panic!(
-            "Python {version} is required by the walker benchmarks but there is no {}/{version}.*/bin/python (pyenv install {version})",
-            versions.display()
-        )
-    });
-    let mut cmd = Command::new(exe);
-    cmd.arg(fixture);
-    cmd
-}
-
-/// Kills and reaps the fixture however the capture ends.
-struct Target(Child);
-
-impl Drop for Target {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Sleep system calls (`time.sleep`: select on 3.9, clock_nanosleep later).
-#[cfg(target_arch = "x86_64")]
-const SLEEP_SYSCALLS: &[i64] = &[7, 23, 35, 219, 230, 270, 271];
-#[cfg(target_arch = "aarch64")]
-const SLEEP_SYSCALLS: &[i64] = &[72, 73, 101, 115, 128];
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-const SLEEP_SYSCALLS: &[i64] = &[];
-
-fn asleep(pid: i32) -> bool {
-    let syscall = std::fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
-    syscall
-        .split_whitespace()
-        .next()
-        .and_then(|n| n.parse::<i64>().ok())
-        .is_some_and(|n| SLEEP_SYSCALLS.contains(&n))
-}
-
-/// Runs the fixture on `version`, waits until it sleeps at its known point,
-/// and captures it into `path`.
+/// Runs the fixture on Python `version` ("3.12"), waits until it sleeps at
+/// its known point, and captures it into `path`.
 fn capture(version: &str, path: &Path) {
-    let mut child = fixture_command(version)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start Python {version}: {e}"));
-    let stdout = child.stdout.take().expect("piped stdout");
-    let target = Target(child);
-    let pid = target.0.id() as i32;
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
+    let python = pythons::locate(version, Path::new(env!("CARGO_TARGET_TMPDIR"))).unwrap_or_else(|e| {
+        panic!("Python {version} is required by the walker benchmarks: {e} (pyenv install {version}, or `make sid-root` for 3.14/3.15)")
     });
-    loop {
-        match rx.recv_timeout(READY_TIMEOUT) {
-            Ok(line) if line.trim() == "READY" => break,
-            Ok(_) => continue,
-            Err(e) => panic!("Python {version}: no READY from {FIXTURE} ({e:?})"),
-        }
-    }
-    let deadline = Instant::now() + SETTLE_TIMEOUT;
-    while !asleep(pid) {
-        assert!(
-            Instant::now() < deadline,
-            "Python {version}: {FIXTURE} (pid {pid}) did not reach time.sleep"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    let target = Target::start(&python, FIXTURE, &[]);
+    // READY is printed just before the fixture's only thread sleeps.
+    target
+        .wait_until_asleep(1, SETTLE_TIMEOUT)
+        .unwrap_or_else(|e| panic!("Python {version}: {FIXTURE}: {e}"));
+    let pid = target.pid();
     let process = ProcessInfo::open(pid).unwrap_or_else(|e| panic!("Python {version}: {e}"));
     let interp = locate_interpreter(&process, &LiveMemory::new(pid).with_proc_mem_fallback())
         .unwrap_or_else(|e| panic!("Python {version}: cannot locate the interpreter: {e}"));

@@ -29,19 +29,16 @@
 
 use pysampler::process::locate::locate_interpreter;
 use pysampler::process::memory::LiveMemory;
-use pysampler::process::{pause, ProcessInfo};
+use pysampler::process::ProcessInfo;
 use pysampler_core::interpreter::Interpreter;
 use pysampler_core::snapshot::{Metadata, Snapshot, SnapshotMemory};
 use pysampler_core::walk::linetable::LineTableFormat;
 use pysampler_fuzz::{fuzz_dir, seed_path, Outcome, Seed, LAYOUT_SEEDS, SEEDS};
-use std::io::{BufRead, BufReader};
+use pysampler_testkit::{pythons, Target};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
-const SETTLE_TIMEOUT: Duration = Duration::from_secs(20);
 /// Threads of fuzz/seed_target.py.
 const THREADS: usize = 4;
 
@@ -83,137 +80,20 @@ fn repo() -> PathBuf {
 
 // ---- capture -------------------------------------------------------------------
 
-fn pyenv_root() -> PathBuf {
-    std::env::var_os("PYENV_ROOT")
-        .filter(|r| !r.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| home().join(".pyenv"))
-}
+/// How long the seed target may take to be asleep once it said READY.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(20);
 
-fn sid_root() -> PathBuf {
-    std::env::var_os("PYSAMPLER_SID_ROOT")
-        .filter(|r| !r.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| home().join(".cache/pysampler/sid-root"))
-}
-
-fn home() -> PathBuf {
-    PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
-}
-
-/// The command that runs the seed target on Python `label`.
-fn target_command(label: &str) -> Result<Command, String> {
-    let script = repo().join("fuzz/seed_target.py");
-    if label == "3.14" || label == "3.15" {
-        let root = sid_root();
-        let exe = format!("usr/bin/python{label}");
-        if !root.join(&exe).exists() {
-            return Err(format!(
-                "{} has no python{label} (run `make sid-root`)",
-                root.display()
-            ));
-        }
-        let inside = Path::new("tmp/pysampler-fuzz");
-        std::fs::create_dir_all(root.join(inside)).map_err(|e| e.to_string())?;
-        std::fs::copy(&script, root.join(inside).join("seed_target.py"))
-            .map_err(|e| format!("cannot copy the seed target into the sid root: {e}"))?;
-        let mut cmd = Command::new("chroot");
-        cmd.arg(&root)
-            .arg(format!("/{exe}"))
-            .arg(Path::new("/").join(inside).join("seed_target.py"));
-        return Ok(cmd);
-    }
-    let versions = pyenv_root().join("versions");
-    let mut found: Vec<PathBuf> = std::fs::read_dir(&versions)
-        .map_err(|e| format!("no pyenv versions in {}: {e}", versions.display()))?
-        .filter_map(|e| e.ok())
-        .filter(|e| {
-            let name = e.file_name().to_string_lossy().to_string();
-            name.strip_prefix(&format!("{label}."))
-                .is_some_and(|rest| rest.chars().all(|c| c.is_ascii_digit()))
-        })
-        .map(|e| e.path().join("bin/python"))
-        .filter(|p| p.exists())
-        .collect();
-    found.sort();
-    let exe = found
-        .pop()
-        .ok_or_else(|| format!("pyenv has no Python {label} in {}", versions.display()))?;
-    let mut cmd = Command::new(exe);
-    cmd.arg(script);
-    Ok(cmd)
-}
-
-/// Kills and reaps the target however the capture ends.
-struct Target(Child);
-
-impl Drop for Target {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-const SLEEP_SYSCALLS: &[i64] = &[7, 23, 35, 219, 230, 270, 271];
-#[cfg(target_arch = "aarch64")]
-const SLEEP_SYSCALLS: &[i64] = &[72, 73, 101, 115, 128];
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-const SLEEP_SYSCALLS: &[i64] = &[];
-
-fn all_asleep(pid: i32) -> bool {
-    let Ok(tids) = pause::thread_ids(pid) else {
-        return false;
-    };
-    tids.len() == THREADS
-        && tids.iter().all(|tid| {
-            std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/syscall"))
-                .ok()
-                .and_then(|s| s.split_whitespace().next()?.parse::<i64>().ok())
-                .is_some_and(|n| SLEEP_SYSCALLS.contains(&n))
-        })
-}
-
+/// Runs fuzz/seed_target.py on Python `label` (pysampler-testkit finds the
+/// interpreter and waits for the READY handshake), waits until its threads
+/// all sleep, and captures it into `out`.
 fn capture(label: &str, out: &Path) -> Result<(), String> {
-    let mut child = target_command(label)?
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("cannot start Python {label}: {e}"))?;
-    let stdout = child.stdout.take().unwrap();
-    let target = Target(child);
-    let pid = target.0.id() as i32;
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    loop {
-        match rx.recv_timeout(READY_TIMEOUT) {
-            Ok(line) if line.trim() == "READY" => break,
-            Ok(_) => continue,
-            Err(e) => {
-                return Err(format!(
-                    "Python {label}: no READY from seed_target.py ({e:?})"
-                ))
-            }
-        }
-    }
-    let deadline = Instant::now() + SETTLE_TIMEOUT;
-    while !all_asleep(pid) {
-        if Instant::now() > deadline {
-            return Err(format!(
-                "Python {label}: the threads of {pid} did not all reach time.sleep"
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let python = pythons::locate(label, &fuzz_dir().join("scratch"))
+        .map_err(|e| format!("Python {label}: {e}"))?;
+    let target = Target::try_start(&python, repo().join("fuzz/seed_target.py"), &[])?;
+    target
+        .wait_until_asleep(THREADS, SETTLE_TIMEOUT)
+        .map_err(|e| format!("Python {label}: {e}"))?;
+    let pid = target.pid();
     let process = ProcessInfo::open(pid).map_err(|e| format!("Python {label}: {e}"))?;
     let interp = locate_interpreter(&process, &LiveMemory::new(pid).with_proc_mem_fallback())
         .map_err(|e| format!("Python {label}: cannot locate the interpreter: {e}"))?;

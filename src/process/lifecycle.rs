@@ -99,14 +99,45 @@ mod tests {
     }
 
     #[test]
-    fn a_reaped_child_has_exited() {
-        let mut child = std::process::Command::new("true").spawn().expect("spawn");
+    fn a_child_that_exits_has_exited_zombie_or_reaped() {
+        use std::io::{BufRead, Write};
+        // `cat` runs until its stdin closes: its identity is read while it
+        // surely runs (a child that may already have exited could only be
+        // checked when it had not, which let the check be skipped).
+        let mut child = std::process::Command::new("cat")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn cat");
         let pid = child.id() as i32;
-        let id = Identity::of(pid);
-        child.wait().expect("wait");
-        if let Some(id) = id {
-            assert_eq!(id.fate(pid), Fate::Exited);
+        // Handshake: a line echoed back. `spawn` can return while the exec
+        // is still setting up the new program (its stack and argument
+        // addresses, its executable), which would look like another exec.
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"ready\n").unwrap();
+        let mut echoed = String::new();
+        std::io::BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut echoed)
+            .unwrap();
+        assert_eq!(echoed, "ready\n");
+        let id = Identity::of(pid).expect("a running child has an identity");
+        assert_eq!(id.fate(pid), Fate::Same);
+        // End of input: cat exits. Not reaped yet, it is a zombie, which
+        // has exited too.
+        drop(stdin);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let zombie = || {
+            crate::process::stat::read_process(pid).is_some_and(|text| {
+                crate::process::stat::StatLine::parse(&text).and_then(|s| s.state()) == Some('Z')
+            })
+        };
+        while !zombie() {
+            assert!(std::time::Instant::now() < deadline, "cat never exited");
+            std::thread::yield_now();
         }
+        assert_eq!(id.fate(pid), Fate::Exited, "a zombie");
+        child.wait().expect("wait");
+        assert_eq!(id.fate(pid), Fate::Exited, "reaped");
         assert!(Identity::of(pid).is_none());
     }
 }

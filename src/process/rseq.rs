@@ -106,24 +106,42 @@ mod tests {
             let glibc = unsafe { std::ffi::CStr::from_ptr(libc::gnu_get_libc_version()) };
             panic!("no rseq offset found (glibc {glibc:?})");
         };
+        // Each thread pins itself to one CPU first. Free to move, a thread
+        // moved between `sched_getcpu` and the read (often, on a loaded
+        // machine) made the two disagree; pinned, it cannot move, so its
+        // `cpu_id` must name that CPU at every read.
+        use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
+        use nix::unistd::Pid;
+        let allowed = sched_getaffinity(Pid::from_raw(0)).expect("an affinity mask");
+        let cpus: Vec<usize> = (0..CpuSet::count())
+            .filter(|&c| allowed.is_set(c).unwrap_or(false))
+            .collect();
         let threads: Vec<_> = (0..4)
-            .map(|_| {
+            .map(|k| {
+                let cpu = cpus[k % cpus.len()];
                 std::thread::spawn(move || {
+                    let mut only = CpuSet::new();
+                    only.set(cpu).unwrap();
+                    sched_setaffinity(Pid::from_raw(0), &only).expect("pin the thread");
                     let me = nix::sys::pthread::pthread_self() as u64;
                     let mem = LiveMemory::new(pid);
-                    // Moved between the two calls now and then: most agree.
-                    (0..100)
+                    let agreed = (0..100)
                         .filter(|_| {
-                            let cpu = nix::sched::sched_getcpu().ok();
-                            rseq.cpu(&mem, me) == cpu
+                            let here = nix::sched::sched_getcpu().unwrap_or(usize::MAX);
+                            here == cpu && rseq.cpu(&mem, me) == Some(cpu)
                         })
-                        .count()
+                        .count();
+                    (cpu, agreed)
                 })
             })
             .collect();
         for t in threads {
-            let agreed = t.join().unwrap();
-            assert!(agreed >= 90, "rseq CPU agreed {agreed} times of 100");
+            let (cpu, agreed) = t.join().unwrap();
+            eprintln!("pinned to CPU {cpu}: rseq CPU agreed {agreed} times of 100");
+            assert_eq!(
+                agreed, 100,
+                "pinned to CPU {cpu}: rseq CPU agreed {agreed} times of 100"
+            );
         }
     }
 }

@@ -67,9 +67,12 @@ mod tests {
         assert!(found.contains(&(child.id() as i32)));
         assert!(found.len() >= 2, "{found:?}");
         assert_eq!(parent_of(child.id() as i32), Some(me));
+        // Only this test's processes: `found` also holds the children of
+        // tests running alongside in this process, which are theirs to end.
+        let ours = descendants(child.id() as i32);
         let _ = child.kill();
         let _ = child.wait();
-        for pid in found {
+        for pid in ours {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,

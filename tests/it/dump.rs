@@ -71,11 +71,9 @@ pub fn check_extra(py: &Python) {
     let line = |m| marker_line(SCRIPT, m);
 
     assert_eq!(dump["pid"], pid);
+    // The whole version, as the interpreter itself reports it.
     let version = dump["python_version"].as_str().unwrap();
-    assert!(
-        version.starts_with(&format!("{}.{}.", py.major, py.minor)),
-        "{label}: version {version}"
-    );
+    assert_eq!(version, py.version_text(), "{label}: version");
 
     // Main thread: spinning, holding the GIL, in a method called from <module>.
     let main = thread(&dump, "MainThread").expect("a MainThread");
@@ -209,7 +207,7 @@ fn check_text(py: &Python, pid: i32) {
         assert!(lines[0].starts_with(&format!("Process {pid}: ")), "{text}");
         assert!(lines[0].ends_with(SCRIPT), "{text}");
         assert!(
-            lines[1].starts_with(&format!("Python v{}.{}.", py.major, py.minor)),
+            lines[1].starts_with(&format!("Python v{} (", py.version_text())),
             "{text}"
         );
         assert_eq!(lines[2], "");

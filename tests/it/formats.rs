@@ -23,7 +23,8 @@ const FORMATS: [Format; 4] = [
 ];
 
 /// Two processes, four threads, 100 Hz, with a gap, a `;` in a thread name,
-/// a nameless thread ("thread 4301") and a thread without an OS id.
+/// a nameless thread ("thread 4301") and a thread without an OS id. Made up:
+/// the versions are data for the writers, not interpreters of this machine.
 fn profile(keep_timeline: bool) -> Profile {
     let mut p = Profile::new(keep_timeline);
     p.info.command = "python3 busy.py --n 10".into();

@@ -7,6 +7,7 @@ use crate::target::{dump_when, python_command, Target, PYSAMPLER};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 fn out_dir(test: &str) -> PathBuf {
@@ -186,25 +187,90 @@ fn every_format_from_a_real_run_is_valid() {
     }
 }
 
+/// A launched program that fails: pysampler exits with its status and
+/// still writes the profile, with the program's work in it. The program
+/// works until told to stop, and is told only once it was sampled at work.
 #[test]
 fn exit_status_is_passed_through() {
     let py = pythons::find("3.11");
     let dir = out_dir("exit-status");
     let path = dir.join("p.txt");
-    let out = record(
-        &["-f", "raw", "-o", path.to_str().unwrap()],
-        &python_command(&py, "exit_status.py", &["3"]),
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let mut rec = Command::new(PYSAMPLER)
+        .args(["record", "-r", "1000", "-f", "raw", "-o"])
+        .arg(&path)
+        .arg("--")
+        .args(python_command(&py, "exit_status.py", &["3", "--when-told"]))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run pysampler record");
+    let stderr = lines_of(rec.stderr.take().unwrap());
+    let stdout = lines_of(rec.stdout.take().unwrap());
+    let line = next_line(&stderr, "pysampler: recording program");
+    let pid: i32 = line
+        .split_whitespace()
+        .nth(3)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {line:?}"));
+    // The program's stdout is pysampler's.
+    next_line(&stdout, "READY");
+    // Paused at least once since READY: a sample of busy() was taken.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map(|s| s.contains("TracerPid:\t0"))
+        .unwrap_or(true)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the program {pid} was never paused"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    unsafe { libc::kill(pid, libc::SIGUSR1) };
+    let status = wait_with_timeout(&mut rec, Duration::from_secs(30));
+    let said: Vec<String> = stderr.try_iter().collect();
+    assert_eq!(status.code(), Some(3), "{said:?}");
+    let stacks = read_raw(&path);
+    let busy = total_samples_in(&stacks, "busy");
+    assert!(
+        busy > 0,
+        "no sample of the program's work: {stacks:?}; {said:?}"
     );
     assert!(
-        path.exists(),
-        "the profile is written even when the program fails"
+        stacks
+            .iter()
+            .filter(|(frames, _)| frames.iter().any(|f| f.starts_with("busy (")))
+            .all(|(frames, _)| frames[0].starts_with("<module> (")),
+        "busy() is called from <module>: {stacks:?}"
     );
+}
+
+/// The lines of `pipe`, as they come.
+fn lines_of(pipe: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// The next line starting with `prefix`, within 30 s.
+fn next_line(lines: &mpsc::Receiver<String>, prefix: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.starts_with(prefix) => return line,
+            Ok(_) => continue,
+            Err(e) => panic!("no line starting with {prefix:?} ({e})"),
+        }
+    }
 }
 
 /// A recorder attached to `target`, with the handshake line read.
@@ -261,17 +327,21 @@ fn signals_stop_recording_and_leave_the_target_running() {
         let path = dir.join("p.txt");
         // A high rate, so the signal very likely arrives while threads are paused.
         let mut rec = attach(&target, &["-r", "2000"], &path);
-        // Wait until samples accumulate (the target is traced during each).
-        let deadline = Instant::now() + Duration::from_secs(10);
+        // Handshake: sampling runs (the target is traced during each sample).
+        let deadline = Instant::now() + Duration::from_secs(30);
         while std::fs::read_to_string(format!("/proc/{}/status", target.pid()))
             .map(|s| s.contains("TracerPid:\t0"))
             .unwrap_or(true)
-            && Instant::now() < deadline
         {
+            assert!(
+                Instant::now() < deadline,
+                "{name}: the target was never paused"
+            );
             std::thread::yield_now();
         }
         unsafe { libc::kill(rec.id() as i32, signal) };
-        let status = wait_with_timeout(&mut rec, Duration::from_secs(5));
+        // A clean stop takes milliseconds; 30 s only catches one that hangs.
+        let status = wait_with_timeout(&mut rec, Duration::from_secs(30));
         assert!(status.success(), "{name}: {status}");
         let stacks = read_raw(&path);
         assert!(own_samples(&stacks, "spin") > 0, "{name}: {stacks:?}");

@@ -133,6 +133,41 @@ fn first_row(screen: &str) -> Option<&str> {
     lines.next().filter(|l| !l.trim().is_empty())
 }
 
+/// Every row of the table: (%Total, "function (file:line)").
+fn rows(screen: &str) -> Vec<(f64, String)> {
+    let mut lines = screen.lines();
+    if lines
+        .find(|l| l.contains("%Own") && l.contains("Function (File:Line)"))
+        .is_none()
+    {
+        return Vec::new();
+    }
+    lines
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| {
+            // %Own, %Total, OwnTime, TotalTime, then the function.
+            let mut fields = l.split_whitespace();
+            let total = fields.nth(1)?.strip_suffix('%')?.parse().ok()?;
+            let function = fields.skip(2).collect::<Vec<_>>().join(" ");
+            Some((total, function))
+        })
+        .collect()
+}
+
+/// The table is sorted by %Total, largest first or smallest first, with
+/// `<module>` (on every stack: the largest) at that end, and at least one
+/// other function, whose %Total is smaller.
+fn sorted_by_total(screen: &str, largest_first: bool) -> bool {
+    let mut rows = rows(screen);
+    if !largest_first {
+        rows.reverse();
+    }
+    rows.len() >= 2
+        && rows.windows(2).all(|w| w[0].0 >= w[1].0)
+        && rows[0].1.starts_with("<module> (")
+        && rows[rows.len() - 1].0 < rows[0].0
+}
+
 fn first_row_has(screen: &str, function: &str) -> bool {
     first_row(screen).is_some_and(|row| row.contains(function))
 }
@@ -154,8 +189,11 @@ fn the_hot_function_is_the_first_row() {
         first_row_has(s, "hot_loop (top_target.py:")
     });
     assert!(tmux.alternate_on(), "the view uses the alternate screen");
+    // The version as the interpreter reports it, followed by the rate.
+    let version = pythons::find("3.12").version_text();
     assert!(
-        screen.contains(&format!("pid {}", target.pid())) && screen.contains("Python 3.12"),
+        screen.contains(&format!("pid {}", target.pid()))
+            && screen.contains(&format!("Python {version} |")),
         "{screen}"
     );
 }
@@ -167,15 +205,17 @@ fn sort_keys_change_the_order() {
     tmux.wait_for("hot_loop as the first row", |s| {
         first_row_has(s, "hot_loop")
     });
-    // %Total: <module> is on every stack.
+    // %Total: <module> is on every stack, so it has the largest.
     tmux.keys("2");
-    tmux.wait_for("<module> first when sorted by %Total", |s| {
-        first_row_has(s, "<module>") && s.contains("sort: %Total largest first")
+    tmux.wait_for("rows by %Total, <module> first", |s| {
+        sorted_by_total(s, true) && s.contains("sort: %Total largest first")
     });
+    // Reversed: every row's %Total at least the one's above, <module> last.
+    // (Polled: a refresh where both functions were seen in every sample
+    // ties them, and the next one settles it.)
     tmux.keys("r");
-    tmux.wait_for("<module> no longer first when reversed", |s| {
-        first_row(s).is_some_and(|row| !row.contains("<module>"))
-            && s.contains("sort: %Total smallest first")
+    tmux.wait_for("rows by %Total, smallest first, <module> last", |s| {
+        sorted_by_total(s, false) && s.contains("sort: %Total smallest first")
     });
     tmux.keys("1");
     tmux.wait_for("hot_loop first again when sorted by %Own", |s| {
