@@ -1,6 +1,7 @@
 //! The command line, defined in one place.
 
 use crate::error::Error;
+use crate::process::launch::ChildStreams;
 use crate::sampling::{SamplerConfig, SessionConfig, Target};
 use clap::{Args, Parser, Subcommand};
 use std::time::Duration;
@@ -116,7 +117,10 @@ impl SamplingArgs {
             (Some(_), false) => return Err(Error::PidAndCommand),
             (None, true) => return Err(Error::NothingToProfile),
             (Some(pid), true) => Target::Pid(pid),
-            (None, false) => Target::Launch(self.command.clone()),
+            (None, false) => Target::Launch {
+                argv: self.command.clone(),
+                streams: ChildStreams::Inherit,
+            },
         };
         Ok(SessionConfig {
             target,

@@ -5,7 +5,7 @@ use crate::cli::TopArgs;
 use crate::error::{Error, Result};
 use crate::process::signals::StopRequest;
 use crate::sampling::session::Session;
-use crate::sampling::EndReason;
+use crate::sampling::{EndReason, Target};
 use crate::top::child_output::ChildLog;
 use crate::top::state::Top;
 use crate::top::{live, plain, Outcome};
@@ -25,12 +25,11 @@ pub fn run(args: &TopArgs) -> Result<i32> {
         None
     };
     // Errors here are printed by main, before the view takes the screen.
-    let config = args.sampling.session_config()?;
-    let started = match &log {
-        Some(log) => log.redirect().and_then(|_guard| Session::start(&config)),
-        None => Session::start(&config),
-    };
-    let mut session = match started {
+    let mut config = args.sampling.session_config()?;
+    if let (Some(log), Target::Launch { streams, .. }) = (&log, &mut config.target) {
+        *streams = log.streams();
+    }
+    let mut session = match Session::start(&config) {
         Ok(session) => session,
         Err(e) => {
             log.map(ChildLog::finish);

@@ -50,8 +50,8 @@ impl Session {
         let frames = Arc::new(Mutex::new(FrameTable::default()));
         let (root, child) = match &config.target {
             Target::Pid(pid) => (*pid, None),
-            Target::Launch(command) => {
-                let child = launch::launch(command)?;
+            Target::Launch { argv, streams } => {
+                let child = launch::launch(argv, streams)?;
                 (child.id() as i32, Some(child))
             }
         };

@@ -12,6 +12,7 @@ mod security;
 mod snapshot;
 mod target;
 mod top;
+mod top_launch;
 mod web;
 
 macro_rules! dump_tests {
