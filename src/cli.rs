@@ -17,7 +17,11 @@ const TOP_EXAMPLES: &str = "Examples:
   pysampler top -- python main.py
 
 Keys: 1-4 sort by a column, r reverses, t cycles threads, c toggles cumulative,
-arrows/PgUp/PgDn scroll, q or Ctrl-C quits.";
+arrows/PgUp/PgDn scroll, q or Ctrl-C quits.
+
+Exit status: a launched program's own when it ends by itself; 0 when top ends
+it (q, Ctrl-C, SIGTERM or SIGHUP: SIGINT to the program, SIGKILL 5 s later if
+it is still running) and when watching a pid.";
 
 const COMPLETIONS_EXAMPLES: &str = "Examples:
   pysampler completions bash > /etc/bash_completion.d/pysampler
@@ -30,7 +34,16 @@ const RECORD_EXAMPLES: &str = "Examples:
   pysampler record -o profile.svg --duration 30 -- python main.py
   pysampler record -f speedscope -o profile.json --pid 1234
   pysampler record -f raw -o profile.txt -- python main.py
-  pysampler record -s -o profile.svg -- uvicorn app:app --workers 2";
+  pysampler record -s -o profile.svg -- uvicorn app:app --workers 2
+
+Exit status, for a launched program:
+  - it ended by itself: its status (a script exiting 3 makes pysampler exit 3);
+  - pysampler ended it (--duration elapsed, Ctrl-C, SIGTERM or SIGHUP: SIGINT
+    to the program, SIGKILL 5 s later if it is still running) and the profile
+    was written: 0;
+  - the profile could not be written: 1, with the reason.
+With --pid: 0 once the profile is written, 1 when it could not be. The closing
+summary says how the program ended.";
 
 #[derive(Debug, Parser)]
 #[command(

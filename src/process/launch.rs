@@ -86,12 +86,3 @@ pub fn sudo_user() -> Option<(u32, u32)> {
     let gid = std::env::var("SUDO_GID").ok()?.parse().ok()?;
     (uid != 0).then_some((uid, gid))
 }
-
-/// The exit code a shell would report for `status`.
-pub fn exit_code(status: std::process::ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    status
-        .code()
-        .or_else(|| status.signal().map(|s| 128 + s))
-        .unwrap_or(1)
-}

@@ -3,6 +3,7 @@
 
 pub mod activity;
 pub mod children;
+pub mod ending;
 pub mod sampler;
 pub mod sampler_cpus;
 pub mod schedule;

@@ -133,6 +133,13 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    #[error("cannot put the output at {}: {source}; it was written to {} instead: move it from there", path.display(), kept.display())]
+    OutputNotMoved {
+        path: PathBuf,
+        kept: PathBuf,
+        source: std::io::Error,
+    },
+
     #[error("terminal error ({what}): {source}")]
     Terminal {
         what: &'static str,
