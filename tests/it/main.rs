@@ -11,6 +11,7 @@ mod record;
 mod reliability;
 mod security;
 mod snapshot;
+mod speedscope_names;
 mod target;
 mod top;
 mod top_launch;
