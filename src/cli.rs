@@ -9,7 +9,11 @@ use std::time::Duration;
 const DUMP_EXAMPLES: &str = "Examples:
   pysampler dump --pid 1234
   pysampler dump --pid 1234 --locals
-  pysampler dump --pid $(pgrep -f 'python main.py') --json";
+  pysampler dump --pid $(pgrep -f 'python main.py') --json
+  pysampler dump --pid $(pgrep -o -f uvicorn) --subprocesses
+
+Exit status: 0 when every Python process asked for was read; with
+--subprocesses, 1 when any could not be (the others are still printed).";
 
 const TOP_EXAMPLES: &str = "Examples:
   pysampler top --pid 1234
@@ -183,6 +187,10 @@ pub struct DumpArgs {
     /// Print JSON instead of text (schema in README.md)
     #[arg(short, long)]
     pub json: bool,
+    /// Also dump every Python process descended from PID (multiprocessing,
+    /// uvicorn/gunicorn workers), each under its own header, in pid order
+    #[arg(short, long)]
+    pub subprocesses: bool,
     /// Show full paths of source files
     #[arg(long)]
     pub full_filenames: bool,

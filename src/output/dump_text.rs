@@ -99,13 +99,14 @@ fn write_locals(out: &mut String, frame: &pysampler_core::walk::Frame) {
     }
 }
 
+/// The JSON object of one process (schema in README.md).
 pub fn json(
     process: &ProcessInfo,
     interp: &Interpreter,
     stacks: &[ThreadStack],
     activity: &ThreadActivity,
     names: &FileNames,
-) -> String {
+) -> serde_json::Value {
     let threads: Vec<_> = stacks
         .iter()
         .map(|s| {
@@ -135,16 +136,20 @@ pub fn json(
             })
         })
         .collect();
-    let doc = json!({
+    json!({
         "pid": process.pid,
         "command_line": process.command_line(),
         "executable": process.exe,
         "python_version": interp.version.to_string(),
         "python_binary": interp.runtime_binary,
         "threads": threads,
-    });
+    })
+}
+
+/// A JSON document as printed: pretty, with a final newline.
+pub fn json_text(doc: &serde_json::Value) -> String {
     format!(
         "{}\n",
-        serde_json::to_string_pretty(&doc).unwrap_or_default()
+        serde_json::to_string_pretty(doc).unwrap_or_default()
     )
 }

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod dump;
+mod dump_tree;
 mod exit_status;
 mod formats;
 mod install;

@@ -108,6 +108,9 @@ pub enum Error {
     )]
     NothingToProfile,
 
+    #[error("neither process {pid} nor any of its {descendants} descendants is a Python program (or each exited before it could be read)")]
+    NoPythonInTree { pid: i32, descendants: usize },
+
     #[error("command not found: {program}")]
     CommandNotFound { program: String },
 
