@@ -1,6 +1,7 @@
 //! The command line, defined in one place.
 
 use crate::error::Error;
+use crate::process::launch::ChildStreams;
 use crate::sampling::{SamplerConfig, SessionConfig, Target};
 use clap::{Args, Parser, Subcommand};
 use std::time::Duration;
@@ -8,7 +9,11 @@ use std::time::Duration;
 const DUMP_EXAMPLES: &str = "Examples:
   pysampler dump --pid 1234
   pysampler dump --pid 1234 --locals
-  pysampler dump --pid $(pgrep -f 'python main.py') --json";
+  pysampler dump --pid $(pgrep -f 'python main.py') --json
+  pysampler dump --pid $(pgrep -o -f uvicorn) --subprocesses
+
+Exit status: 0 when every Python process asked for was read; with
+--subprocesses, 1 when any could not be (the others are still printed).";
 
 const TOP_EXAMPLES: &str = "Examples:
   pysampler top --pid 1234
@@ -16,7 +21,11 @@ const TOP_EXAMPLES: &str = "Examples:
   pysampler top -- python main.py
 
 Keys: 1-4 sort by a column, r reverses, t cycles threads, c toggles cumulative,
-arrows/PgUp/PgDn scroll, q or Ctrl-C quits.";
+arrows/PgUp/PgDn scroll, q or Ctrl-C quits.
+
+Exit status: a launched program's own when it ends by itself; 0 when top ends
+it (q, Ctrl-C, SIGTERM or SIGHUP: SIGINT to the program, SIGKILL 5 s later if
+it is still running) and when watching a pid.";
 
 const COMPLETIONS_EXAMPLES: &str = "Examples:
   pysampler completions bash > /etc/bash_completion.d/pysampler
@@ -29,7 +38,16 @@ const RECORD_EXAMPLES: &str = "Examples:
   pysampler record -o profile.svg --duration 30 -- python main.py
   pysampler record -f speedscope -o profile.json --pid 1234
   pysampler record -f raw -o profile.txt -- python main.py
-  pysampler record -s -o profile.svg -- uvicorn app:app --workers 2";
+  pysampler record -s -o profile.svg -- uvicorn app:app --workers 2
+
+Exit status, for a launched program:
+  - it ended by itself: its status (a script exiting 3 makes pysampler exit 3);
+  - pysampler ended it (--duration elapsed, Ctrl-C, SIGTERM or SIGHUP: SIGINT
+    to the program, SIGKILL 5 s later if it is still running) and the profile
+    was written: 0;
+  - the profile could not be written: 1, with the reason.
+With --pid: 0 once the profile is written, 1 when it could not be. The closing
+summary says how the program ended.";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -116,7 +134,10 @@ impl SamplingArgs {
             (Some(_), false) => return Err(Error::PidAndCommand),
             (None, true) => return Err(Error::NothingToProfile),
             (Some(pid), true) => Target::Pid(pid),
-            (None, false) => Target::Launch(self.command.clone()),
+            (None, false) => Target::Launch {
+                argv: self.command.clone(),
+                streams: ChildStreams::Inherit,
+            },
         };
         Ok(SessionConfig {
             target,
@@ -166,6 +187,10 @@ pub struct DumpArgs {
     /// Print JSON instead of text (schema in README.md)
     #[arg(short, long)]
     pub json: bool,
+    /// Also dump every Python process descended from PID (multiprocessing,
+    /// uvicorn/gunicorn workers), each under its own header, in pid order
+    #[arg(short, long)]
+    pub subprocesses: bool,
     /// Show full paths of source files
     #[arg(long)]
     pub full_filenames: bool,

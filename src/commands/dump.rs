@@ -1,4 +1,5 @@
-//! `pysampler dump`: every thread's stack, once.
+//! `pysampler dump`: every thread's stack, once; with `--subprocesses`, of
+//! every Python process of the tree.
 
 use crate::cli::DumpArgs;
 use crate::error::{Error, Result};
@@ -7,18 +8,130 @@ use crate::output::filenames::FileNames;
 use crate::process::locate::locate_interpreter;
 use crate::process::memory::LiveMemory;
 use crate::process::{pause, task_state, ProcessInfo};
+use crate::sampling::children;
 use pysampler_core::walk::StackReader;
+use serde_json::{json, Value};
+use std::io::Write;
 
 /// Attempts at a consistent read when memory changes under a non-paused read.
 const ATTEMPTS: usize = 5;
 
-pub fn run(args: &DumpArgs) -> Result<i32> {
-    let process = ProcessInfo::open(args.pid)?;
-    // A failure while the process exits or execs is reported as that.
-    dump(args, &process).map_err(|e| process.explain(e))
+/// One process's dump, as it will be printed.
+enum Section {
+    Text(String),
+    Json(Value),
 }
 
-fn dump(args: &DumpArgs, process: &ProcessInfo) -> Result<i32> {
+pub fn run(args: &DumpArgs) -> Result<i32> {
+    if args.subprocesses {
+        return run_tree(args);
+    }
+    let process = ProcessInfo::open(args.pid)?;
+    // A failure while the process exits or execs is reported as that.
+    let section = dump(args, &process).map_err(|e| process.explain(e))?;
+    print!("{}", section_text(section));
+    Ok(0)
+}
+
+fn section_text(section: Section) -> String {
+    match section {
+        Section::Text(text) => text,
+        Section::Json(doc) => dump_text::json_text(&doc),
+    }
+}
+
+/// `--subprocesses`: the root and its descendants in pid order, each under
+/// its own header. A process that is not Python is left out, as is one that
+/// exits meanwhile; one that cannot be read gets its error under its header,
+/// and the exit status is then 1.
+fn run_tree(args: &DumpArgs) -> Result<i32> {
+    // The root must exist; what it runs does not matter (a shell, a
+    // launcher), nor whether it can be read (its descendants may be).
+    match ProcessInfo::open(args.pid) {
+        Ok(_) | Err(Error::PermissionDenied { .. }) => {}
+        Err(e) => return Err(e),
+    }
+    let mut pids = children::descendants(args.pid);
+    pids.push(args.pid);
+    pids.sort_unstable();
+    let (mut sections, mut failed, mut skipped) = (Vec::new(), 0, 0);
+    for &pid in &pids {
+        let dumped = ProcessInfo::open(pid)
+            .and_then(|process| dump(args, &process).map_err(|e| process.explain(e)));
+        match dumped {
+            Ok(section) => sections.push(section),
+            Err(Error::NotPython { .. } | Error::Zombie { .. }) => skipped += 1,
+            Err(e) if e.is_process_gone() => skipped += 1,
+            Err(e) => {
+                failed += 1;
+                sections.push(unreadable(args, pid, &e));
+            }
+        }
+    }
+    if sections.is_empty() {
+        return Err(Error::NoPythonInTree {
+            pid: args.pid,
+            descendants: pids.len() - 1,
+        });
+    }
+    let out = if args.json {
+        let docs: Vec<Value> = sections
+            .into_iter()
+            .filter_map(|s| match s {
+                Section::Json(mut doc) => {
+                    if let Some(fields) = doc.as_object_mut() {
+                        fields.entry("error").or_insert(Value::Null);
+                    }
+                    Some(doc)
+                }
+                Section::Text(_) => None,
+            })
+            .collect();
+        dump_text::json_text(&Value::Array(docs))
+    } else {
+        let texts: Vec<String> = sections.into_iter().map(section_text).collect();
+        texts.join("\n")
+    };
+    print!("{out}");
+    if failed == 0 {
+        return Ok(0);
+    }
+    let _ = std::io::stdout().flush();
+    eprintln!(
+        "pysampler: {failed} of the {} processes shown could not be read (the error is under each one's header)",
+        pids.len() - skipped
+    );
+    Ok(1)
+}
+
+/// The header of a process that could not be read, and why, on one line.
+fn unreadable(args: &DumpArgs, pid: i32, error: &Error) -> Section {
+    let command_line = command_line(pid);
+    let message = error.to_string().replace('\n', " ");
+    if args.json {
+        Section::Json(json!({
+            "pid": pid,
+            "command_line": command_line,
+            "error": message,
+        }))
+    } else {
+        Section::Text(format!("Process {pid}: {command_line}\nError: {message}\n"))
+    }
+}
+
+/// The command line from /proc, which anyone may read (even when the
+/// process's memory and executable are out of reach).
+fn command_line(pid: i32) -> String {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let args: Vec<String> = raw
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    args.join(" ")
+}
+
+fn dump(args: &DumpArgs, process: &ProcessInfo) -> Result<Section> {
     let mem = LiveMemory::new(process.pid).with_proc_mem_fallback();
     let interp = locate_interpreter(process, &mem)?;
     let mut reader = StackReader::new(interp, Box::new(mem));
@@ -44,20 +157,24 @@ fn dump(args: &DumpArgs, process: &ProcessInfo) -> Result<i32> {
                 let names = FileNames::new(process.cwd.clone(), args.full_filenames);
                 let activity = ThreadActivity(activity);
                 let header = dump_text::header(process);
-                let out = if args.json {
-                    dump_text::json(&header, &reader.interp, &stacks, &activity, &names)
+                return Ok(if args.json {
+                    Section::Json(dump_text::json(
+                        &header,
+                        &reader.interp,
+                        &stacks,
+                        &activity,
+                        &names,
+                    ))
                 } else {
-                    dump_text::text(
+                    Section::Text(dump_text::text(
                         &header,
                         &reader.interp,
                         &stacks,
                         &activity,
                         &names,
                         args.locals,
-                    )
-                };
-                print!("{out}");
-                return Ok(0);
+                    ))
+                });
             }
             Err(e) => match process.explain(e) {
                 e if e.is_process_gone() => return Err(e),

@@ -8,6 +8,7 @@ use crate::output;
 use crate::output::outfile::{self, OutputFile};
 use crate::output::render::RenderOptions;
 use crate::process::signals::StopRequest;
+use crate::sampling::ending::{Ending, StopCause};
 use crate::sampling::session::Session;
 use crate::sampling::{EndReason, Event};
 use std::io::{IsTerminal, Write};
@@ -20,7 +21,8 @@ const DRAIN_EVERY: Duration = Duration::from_millis(100);
 const STATUS_EVERY: Duration = Duration::from_millis(250);
 /// How often the session looks for ended and new processes.
 const POLL_EVERY: Duration = Duration::from_millis(20);
-/// How long a launched program gets to exit after recording stopped.
+/// How long a launched program still running when recording stopped gets
+/// to exit after SIGINT, before it is killed.
 const CHILD_GRACE: Duration = Duration::from_secs(5);
 
 pub fn run(args: &RecordArgs) -> Result<i32> {
@@ -93,9 +95,20 @@ pub fn run(args: &RecordArgs) -> Result<i32> {
         }
     }
     let elapsed = session.start.elapsed();
+    // A signal counts even when the loop ended for another reason first:
+    // Ctrl-C in a terminal also ends the program, which may be gone before
+    // the flag is looked at.
+    let cause = match (stop.signal(), duration) {
+        (Some(signal), _) => StopCause::Signal(signal),
+        (None, Some(d)) if elapsed >= d => StopCause::Duration(d),
+        (None, _) => StopCause::NothingLeft,
+    };
     let frames = session.frames.clone();
     let events = session.events.clone();
-    let child_status = session.stop(CHILD_GRACE);
+    let ending = Ending {
+        cause,
+        program: session.stop(CHILD_GRACE),
+    };
     while let Ok(event) = events.try_recv() {
         recorder.handle(event);
     }
@@ -124,11 +137,12 @@ pub fn run(args: &RecordArgs) -> Result<i32> {
         processes: args.sampling.subprocesses,
         full_filenames: args.sampling.full_filenames,
     };
-    let written = output.write(|out| output::write(args.format, &profile, &opts, out))?;
-    summarize(&profile, &recorder, &written);
-    Ok(child_status
-        .map(crate::process::launch::exit_code)
-        .unwrap_or(0))
+    let written = output.write(|out| output::write(args.format, &profile, &opts, out));
+    summarize(&profile, &recorder, &ending, written.as_ref().ok());
+    // Not written: main prints why, and pysampler exits non-zero whatever
+    // became of the program.
+    written?;
+    Ok(ending.exit_code())
 }
 
 fn describe_target(session: &Session, args: &crate::cli::SamplingArgs) -> String {
@@ -149,7 +163,12 @@ fn session_root(args: &crate::cli::SamplingArgs) -> i32 {
     args.pid.unwrap_or(0)
 }
 
-fn summarize(profile: &Profile, recorder: &Recorder, path: &std::path::Path) {
+fn summarize(
+    profile: &Profile,
+    recorder: &Recorder,
+    ending: &Ending,
+    written: Option<&std::path::PathBuf>,
+) {
     let info = &profile.info;
     let late = if info.samples > 0 {
         100.0 * info.late_samples as f64 / info.samples as f64
@@ -159,13 +178,16 @@ fn summarize(profile: &Profile, recorder: &Recorder, path: &std::path::Path) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(
         err,
-        "pysampler: {} samples in {:.1} s ({:.1}% late, {} errors) from {} process(es); wrote {}",
+        "pysampler: {} samples in {:.1} s ({:.1}% late, {} errors) from {} process(es); {ending}; {}",
         info.samples,
         info.duration.as_secs_f64(),
         late,
         info.errors,
         profile.processes.len(),
-        path.display()
+        match written {
+            Some(path) => format!("wrote {}", path.display()),
+            None => "the output was not written".to_string(),
+        }
     );
     if info.samples == 0 {
         let _ = writeln!(err, "pysampler: no samples were taken (the program ended before its interpreter could be read, or no thread was active; --idle includes idle threads)");

@@ -4,15 +4,17 @@
 use crate::cli::TopArgs;
 use crate::error::{Error, Result};
 use crate::process::signals::StopRequest;
+use crate::sampling::ending::{Ending, StopCause};
 use crate::sampling::session::Session;
-use crate::sampling::EndReason;
+use crate::sampling::{EndReason, Target};
 use crate::top::child_output::ChildLog;
 use crate::top::state::Top;
 use crate::top::{live, plain, Outcome};
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-/// How long a launched program gets to exit after the view ended.
+/// How long a launched program still running when the view ended gets to
+/// exit after SIGINT, before it is killed.
 const CHILD_GRACE: Duration = Duration::from_secs(5);
 
 pub fn run(args: &TopArgs) -> Result<i32> {
@@ -25,12 +27,11 @@ pub fn run(args: &TopArgs) -> Result<i32> {
         None
     };
     // Errors here are printed by main, before the view takes the screen.
-    let config = args.sampling.session_config()?;
-    let started = match &log {
-        Some(log) => log.redirect().and_then(|_guard| Session::start(&config)),
-        None => Session::start(&config),
-    };
-    let mut session = match started {
+    let mut config = args.sampling.session_config()?;
+    if let (Some(log), Target::Launch { streams, .. }) = (&log, &mut config.target) {
+        *streams = log.streams();
+    }
+    let mut session = match Session::start(&config) {
         Ok(session) => session,
         Err(e) => {
             log.map(ChildLog::finish);
@@ -50,17 +51,21 @@ pub fn run(args: &TopArgs) -> Result<i32> {
     } else {
         plain::run(&mut session, &mut top, &stop, delay, &mut std::io::stdout())
     };
-    let quit = outcome.as_ref().is_ok_and(|o| *o == Outcome::Quit);
-    if launched && quit {
-        // Quitting the view ends the program it started, as Ctrl-C would
-        // without the view (raw mode keeps Ctrl-C from reaching it).
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(session.root),
-            nix::sys::signal::Signal::SIGINT,
-        );
-    }
+    let cause = match outcome {
+        // `q`: quitting the view ends the program it started, as Ctrl-C
+        // would without the view (raw mode keeps Ctrl-C from reaching it).
+        Ok(Outcome::Quit) => StopCause::Quit,
+        Ok(Outcome::TargetEnded) => StopCause::NothingLeft,
+        // A signal, or the terminal hung up (then SIGHUP is on its way).
+        Ok(Outcome::Interrupted) | Err(_) => {
+            stop.signal().map_or(StopCause::Quit, StopCause::Signal)
+        }
+    };
     let root = session.root;
-    let child_status = session.stop(CHILD_GRACE);
+    let ending = Ending {
+        cause,
+        program: session.stop(CHILD_GRACE),
+    };
     if let Some(path) = log.and_then(ChildLog::finish) {
         say(&format!("the program's output is in {}", path.display()));
     }
@@ -71,11 +76,10 @@ pub fn run(args: &TopArgs) -> Result<i32> {
     if outcome == Outcome::TargetEnded {
         say(&ending_message(&top, root));
     }
-    // After `q` the program ends because we asked it to: not a failure.
-    Ok(child_status
-        .filter(|_| !quit)
-        .map(crate::process::launch::exit_code)
-        .unwrap_or(0))
+    if launched {
+        say(&ending.to_string());
+    }
+    Ok(ending.exit_code())
 }
 
 /// A message on stderr; ignoring errors, as the terminal may be gone.

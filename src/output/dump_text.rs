@@ -3,7 +3,7 @@
 //! process); this side supplies what only the OS knows about the process.
 
 use crate::process::ProcessInfo;
-pub use pysampler_core::dump::{json, text, DumpHeader, ThreadActivity};
+pub use pysampler_core::dump::{json_text, json_value as json, text, DumpHeader, ThreadActivity};
 
 /// The header lines' facts about a live process.
 pub fn header(process: &ProcessInfo) -> DumpHeader {

@@ -53,15 +53,17 @@ impl OutputFile {
         &self.path
     }
 
-    /// Writes the content with `render`, then moves it into place.
+    /// Writes the content with `render`, then moves it into place. When the
+    /// move fails, the written file is kept under its temporary name, which
+    /// the error gives.
     pub fn write(
         mut self,
         render: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
     ) -> Result<PathBuf> {
         let target = self.path.clone();
-        let failed = |e: std::io::Error| Error::File {
+        let failed = |source: std::io::Error| Error::CannotWrite {
             path: target.clone(),
-            source: e,
+            source,
         };
         {
             let mut out = std::io::BufWriter::new(self.temp.as_file_mut());
@@ -73,11 +75,20 @@ impl OutputFile {
             let _ = std::os::unix::fs::fchown(self.temp.as_file(), Some(uid), Some(gid));
         }
         let path = self.path.clone();
-        self.temp.persist(&path).map_err(|e| Error::File {
-            path: path.clone(),
-            source: e.error,
-        })?;
-        Ok(path)
+        match self.temp.persist(&path) {
+            Ok(_) => Ok(path),
+            Err(e) => match e.file.keep() {
+                Ok((_, kept)) => Err(Error::OutputNotMoved {
+                    path,
+                    kept,
+                    source: e.error,
+                }),
+                Err(_) => Err(Error::CannotWrite {
+                    path,
+                    source: e.error,
+                }),
+            },
+        }
     }
 }
 

@@ -8,8 +8,13 @@
 //! distinct stack is one sample weighted by its total count, in stack order.
 //! Weights are in seconds; only a rate of 0 (never recorded) falls back to
 //! unit "none" with weights in samples. The thread and process options add
-//! nothing here: every thread is its own profile, named after the thread (and
-//! its pid when several processes were sampled).
+//! nothing here: every thread is its own profile, named as py-spy names them
+//! (scripts that read py-spy's files match these names): `Thread 4242
+//! "MainThread"`, or `Process 4240 Thread 4242 "MainThread"` when more than
+//! one process was recorded. The thread id is the OS's, in decimal; a thread
+//! whose OS id is unknown shows Python's `threading.get_ident()` in hex
+//! instead (`Thread 0x7f03…`, as `dump` does), and a nameless thread is just
+//! `Thread 4301`.
 
 use crate::aggregate::{NodeId, Profile, ThreadIndex};
 use crate::output::render::{shown_stack, RenderOptions, ShownFrame};
@@ -133,10 +138,15 @@ fn thread_samples(
 fn profile_name(profile: &Profile, thread: ThreadIndex) -> String {
     let info = &profile.threads[thread as usize];
     let several = profile.threads.iter().any(|t| t.pid != info.pid) || profile.processes.len() > 1;
+    let id = info.name().id();
+    let name = match &info.name {
+        Some(name) => format!("Thread {id} \"{name}\""),
+        None => format!("Thread {id}"),
+    };
     if several {
-        info.name().label_with_pid(info.pid)
+        format!("Process {} {name}", info.pid)
     } else {
-        info.label()
+        name
     }
 }
 
@@ -217,7 +227,7 @@ mod tests {
             json!({"name": "<module>", "file": "busy.py", "line": 10})
         );
         let p = &v["profiles"][0];
-        assert_eq!(p["name"], "MainThread (7)");
+        assert_eq!(p["name"], "Thread 7 \"MainThread\"");
         assert_eq!(p["unit"], "seconds");
         // spin:6 ×2, spin:5, spin:6, wait ×2
         assert_eq!(p["samples"], json!([[0, 1], [0, 2], [0, 1], [0, 3]]));

@@ -1,15 +1,51 @@
-//! Launching the program to profile as a child, with the terminal's stdin,
-//! stdout and stderr, as the invoking user when run under sudo.
+//! Launching the program to profile as a child, with the standard streams the
+//! session asks for (pysampler's own, or a log file for the full-screen
+//! `top`), as the invoking user when run under sudo.
 
 use crate::error::{Error, Result};
+use std::fs::File;
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 
-/// Starts `argv` as a child process.
-pub fn launch(argv: &[String]) -> Result<Child> {
+/// Where a launched program's stdin, stdout and stderr go.
+#[derive(Debug, Clone, Default)]
+pub enum ChildStreams {
+    /// pysampler's own (usually the terminal).
+    #[default]
+    Inherit,
+    /// stdin from /dev/null, stdout and stderr into `file`: the program must
+    /// neither draw over a full-screen view nor read the keys meant for it.
+    Log { file: Arc<File>, path: PathBuf },
+}
+
+impl ChildStreams {
+    /// Sets the streams on `cmd`.
+    fn apply(&self, cmd: &mut Command) -> Result<()> {
+        if let ChildStreams::Log { file, path } = self {
+            // Each stream needs its own descriptor; both point at the same
+            // open file, so the program's writes land in order.
+            let copy = || {
+                file.try_clone().map_err(|source| Error::File {
+                    path: path.clone(),
+                    source,
+                })
+            };
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::from(copy()?))
+                .stderr(Stdio::from(copy()?));
+        }
+        Ok(())
+    }
+}
+
+/// Starts `argv` as a child process with `streams`.
+pub fn launch(argv: &[String], streams: &ChildStreams) -> Result<Child> {
     let (program, args) = argv.split_first().ok_or(Error::NothingToProfile)?;
     let mut cmd = Command::new(program);
     cmd.args(args);
+    streams.apply(&mut cmd)?;
     if let Some((uid, gid)) = sudo_user() {
         // Under sudo, profile the program as the user who ran sudo, not as
         // root. All three in this order, here: std's own `uid()` switches
@@ -49,13 +85,4 @@ pub fn sudo_user() -> Option<(u32, u32)> {
     let uid = std::env::var("SUDO_UID").ok()?.parse().ok()?;
     let gid = std::env::var("SUDO_GID").ok()?.parse().ok()?;
     (uid != 0).then_some((uid, gid))
-}
-
-/// The exit code a shell would report for `status`.
-pub fn exit_code(status: std::process::ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    status
-        .code()
-        .or_else(|| status.signal().map(|s| 128 + s))
-        .unwrap_or(1)
 }

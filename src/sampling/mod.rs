@@ -3,12 +3,14 @@
 
 pub mod activity;
 pub mod children;
+pub mod ending;
 pub mod sampler;
 pub mod sampler_cpus;
 pub mod schedule;
 pub mod session;
 
 use crate::aggregate::{FrameId, ProcessSummary};
+use crate::process::launch::ChildStreams;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -82,10 +84,14 @@ impl std::fmt::Display for EndReason {
 }
 
 /// What a session samples: a running process, or a program it launches.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Target {
     Pid(i32),
-    Launch(Vec<String>),
+    Launch {
+        argv: Vec<String>,
+        /// Where the program's stdin, stdout and stderr go.
+        streams: ChildStreams,
+    },
 }
 
 /// Everything a sampling session needs to know, whatever command asked.

@@ -5,11 +5,13 @@
 use crate::aggregate::FrameTable;
 use crate::error::{Error, Result};
 use crate::process::launch;
+use crate::sampling::ending::ProgramEnd;
 use crate::sampling::sampler::{self, Sampler};
 use crate::sampling::{children, Event, SamplerConfig, SessionConfig, Target};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -50,8 +52,8 @@ impl Session {
         let frames = Arc::new(Mutex::new(FrameTable::default()));
         let (root, child) = match &config.target {
             Target::Pid(pid) => (*pid, None),
-            Target::Launch(command) => {
-                let child = launch::launch(command)?;
+            Target::Launch { argv, streams } => {
+                let child = launch::launch(argv, streams)?;
                 (child.id() as i32, Some(child))
             }
         };
@@ -180,27 +182,38 @@ impl Session {
     }
 
     /// Stops the samplers (each detaches from its process) and, for a
-    /// launched program still running (the duration ended, or Ctrl-C), asks
-    /// it to stop with SIGINT, as a terminal's Ctrl-C would; returns its exit status.
-    pub fn stop(mut self, wait_for_child: Duration) -> Option<ExitStatus> {
+    /// launched program still running (the duration ended, Ctrl-C), asks it
+    /// to stop with SIGINT, as a terminal's Ctrl-C would, and kills it if it
+    /// is still running `grace` later. Says how the program ended (None when
+    /// attached by pid).
+    pub fn stop(mut self, grace: Duration) -> Option<ProgramEnd> {
         self.stop.store(true, Ordering::SeqCst);
         for (_, handle) in self.samplers.drain() {
             let _ = handle.join();
         }
-        if self.child.is_some() && !self.child_exited() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(self.root),
-                nix::sys::signal::Signal::SIGINT,
-            );
-            let deadline = Instant::now() + wait_for_child;
-            while !self.child_exited() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            if self.child_status.is_none() {
-                self.kill_child();
-            }
+        self.child.as_ref()?;
+        if self.child_exited() {
+            return self.child_status.map(ProgramEnd::Exited);
         }
-        self.child_status
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.root),
+            nix::sys::signal::Signal::SIGINT,
+        );
+        let deadline = Instant::now() + grace;
+        while !self.child_exited() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if let Some(status) = self.child_status {
+            return Some(ProgramEnd::Interrupted(status));
+        }
+        self.kill_child();
+        // It may have exited on its own between the deadline and the kill.
+        match self.child_status {
+            Some(status) if status.signal() != Some(libc::SIGKILL) => {
+                Some(ProgramEnd::Interrupted(status))
+            }
+            _ => Some(ProgramEnd::Killed { waited: grace }),
+        }
     }
 
     /// Whether the launched program has exited (reaping it when that is safe).

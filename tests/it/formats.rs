@@ -449,3 +449,57 @@ fn chrometrace_passes_the_trace_event_validator() {
     .unwrap();
     assert!(node("check_chrometrace.cjs", &[&bad], None).is_err());
 }
+
+/// The speedscope profile of each thread is named as py-spy names it, so
+/// scripts written for py-spy's files find their threads.
+#[test]
+fn speedscope_profiles_are_named_as_py_spy_names_them() {
+    let names = |p: &Profile| -> Vec<String> {
+        let doc: serde_json::Value =
+            serde_json::from_str(&render(Format::Speedscope, p, &RenderOptions::default()))
+                .unwrap();
+        doc["profiles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // Two processes: each name starts with its process.
+    assert_eq!(
+        names(&profile(true)),
+        [
+            "Process 4242 Thread 4242 \"MainThread\"",
+            "Process 4242 Thread 4250 \"Thread-1 (fetch)\"",
+            // No OS thread id: Python's ident, in hex.
+            "Process 4242 Thread 0x7f03 \"worker;2\"",
+            // No name: no quotes.
+            "Process 4300 Thread 4301",
+        ]
+    );
+    // One process: the thread alone.
+    let mut one = Profile::new(true);
+    one.info.rate_hz = 100.0;
+    one.processes.push(ProcessSummary {
+        pid: 10,
+        command_line: "python3 x.py".into(),
+        cwd: None,
+        python_version: "3.12.1".into(),
+    });
+    let frame = one.frames.intern(FrameInfo {
+        name: "f".into(),
+        filename: "/x.py".into(),
+        line: 1,
+        first_line: 1,
+    });
+    for (tid, name) in [(10, Some("MainThread")), (11, None)] {
+        let t = one.thread_index(&ThreadInfo {
+            pid: 10,
+            tid: Some(tid),
+            ident: tid as u64,
+            name: name.map(Into::into),
+        });
+        one.add(t, &[frame], Duration::ZERO, Duration::from_millis(10));
+    }
+    assert_eq!(names(&one), ["Thread 10 \"MainThread\"", "Thread 11"]);
+}

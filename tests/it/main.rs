@@ -3,6 +3,8 @@
 mod bad_input;
 mod core_fixtures;
 mod dump;
+mod dump_tree;
+mod exit_status;
 mod formats;
 mod install;
 mod offsets;
@@ -11,8 +13,10 @@ mod record;
 mod reliability;
 mod security;
 mod snapshot;
+mod speedscope_names;
 mod target;
 mod top;
+mod top_launch;
 mod web;
 
 macro_rules! dump_tests {

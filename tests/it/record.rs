@@ -166,7 +166,7 @@ fn every_format_from_a_real_run_is_valid() {
                 assert!(doc["profiles"][0]["name"]
                     .as_str()
                     .unwrap()
-                    .starts_with("MainThread ("));
+                    .ends_with(" \"MainThread\""));
             }
             "raw" => {
                 let stacks = read_raw(&path);

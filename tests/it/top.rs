@@ -18,19 +18,19 @@ const POLL: Duration = Duration::from_millis(50);
 
 /// A tmux server of its own (its own socket) running one shell command;
 /// killed when dropped.
-struct Tmux {
+pub(crate) struct Tmux {
     socket: String,
 }
 
 impl Tmux {
     /// Runs `script` in a 120x40 pane. The script ends by sleeping, so the
     /// pane (and what was printed) stays until the server is killed.
-    fn run(script: &str) -> Tmux {
+    pub(crate) fn run(script: &str) -> Tmux {
         Tmux::run_exactly(&format!("{script}; exec sleep 600"))
     }
 
     /// Runs `script` as it is: the pane closes when it ends.
-    fn run_exactly(script: &str) -> Tmux {
+    pub(crate) fn run_exactly(script: &str) -> Tmux {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let socket = format!(
             "pysampler-it-{}-{}",
@@ -69,22 +69,22 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         self.tmux(&["capture-pane", "-p", "-t", "main"])
     }
 
-    fn alternate_on(&self) -> bool {
+    pub(crate) fn alternate_on(&self) -> bool {
         self.tmux(&["display", "-p", "-t", "main", "#{alternate_on}"])
             .trim()
             == "1"
     }
 
-    fn keys(&self, keys: &str) {
+    pub(crate) fn keys(&self, keys: &str) {
         self.tmux(&["send-keys", "-t", "main", keys]);
     }
 
     /// Polls the screen until `ready` accepts it.
-    fn wait_for(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait_for(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + DEADLINE;
         loop {
             let screen = self.screen();
@@ -100,7 +100,7 @@ impl Tmux {
 
     /// Waits for the line the script prints when pysampler ended; returns
     /// pysampler's exit status and the screen.
-    fn wait_for_exit(&self) -> (i32, String) {
+    pub(crate) fn wait_for_exit(&self) -> (i32, String) {
         let screen = self.wait_for("pysampler to exit", |s| s.contains("top exited with "));
         let code = screen
             .lines()
@@ -122,7 +122,7 @@ impl Drop for Tmux {
 }
 
 /// The shell line that runs pysampler with `args` between two markers.
-fn script(args: &str) -> String {
+pub(crate) fn script(args: &str) -> String {
     format!("echo BEFORE-TOP; '{PYSAMPLER}' {args}; echo \"top exited with $?\"")
 }
 
@@ -168,7 +168,7 @@ fn sorted_by_total(screen: &str, largest_first: bool) -> bool {
         && rows[rows.len() - 1].0 < rows[0].0
 }
 
-fn first_row_has(screen: &str, function: &str) -> bool {
+pub(crate) fn first_row_has(screen: &str, function: &str) -> bool {
     first_row(screen).is_some_and(|row| row.contains(function))
 }
 

@@ -28,15 +28,15 @@ fn web_venv() -> PathBuf {
 }
 
 /// A uvicorn server; killed (with its workers) when dropped.
-struct Server {
-    child: Child,
+pub(crate) struct Server {
+    pub(crate) child: Child,
     port: u16,
     /// pids from uvicorn's "Started server process [PID]" lines.
-    server_pids: Vec<i32>,
+    pub(crate) server_pids: Vec<i32>,
 }
 
 impl Server {
-    fn start(workers: usize) -> Server {
+    pub(crate) fn start(workers: usize) -> Server {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()

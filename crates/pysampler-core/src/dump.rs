@@ -117,8 +117,8 @@ fn write_locals(out: &mut String, frame: &Frame) {
     }
 }
 
-/// The JSON form (`pysampler dump --json`); locals are listed when the
-/// stacks were read with them.
+/// The JSON form (`pysampler dump --json`) as printed; locals are listed
+/// when the stacks were read with them.
 pub fn json(
     header: &DumpHeader,
     interp: &Interpreter,
@@ -126,6 +126,25 @@ pub fn json(
     activity: &ThreadActivity,
     names: &FileNames,
 ) -> String {
+    json_text(&json_value(header, interp, stacks, activity, names))
+}
+
+/// A JSON document as printed: pretty, with a final newline.
+pub fn json_text(doc: &serde_json::Value) -> String {
+    format!(
+        "{}\n",
+        serde_json::to_string_pretty(doc).unwrap_or_default()
+    )
+}
+
+/// The JSON object of one process (schema in README.md).
+pub fn json_value(
+    header: &DumpHeader,
+    interp: &Interpreter,
+    stacks: &[ThreadStack],
+    activity: &ThreadActivity,
+    names: &FileNames,
+) -> serde_json::Value {
     let threads: Vec<_> = stacks
         .iter()
         .map(|s| {
@@ -155,16 +174,12 @@ pub fn json(
             })
         })
         .collect();
-    let doc = json!({
+    json!({
         "pid": header.pid,
         "command_line": header.command_line,
         "executable": header.exe,
         "python_version": interp.version.to_string(),
         "python_binary": interp.runtime_binary,
         "threads": threads,
-    });
-    format!(
-        "{}\n",
-        serde_json::to_string_pretty(&doc).unwrap_or_default()
-    )
+    })
 }

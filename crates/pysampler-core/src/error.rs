@@ -108,6 +108,9 @@ pub enum Error {
     )]
     NothingToProfile,
 
+    #[error("neither process {pid} nor any of its {descendants} descendants is a Python program (or each exited before it could be read)")]
+    NoPythonInTree { pid: i32, descendants: usize },
+
     #[error("command not found: {program}")]
     CommandNotFound { program: String },
 
@@ -130,6 +133,13 @@ pub enum Error {
     #[error("cannot write {}: {source}", path.display())]
     CannotWrite {
         path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("cannot put the output at {}: {source}; it was written to {} instead: move it from there", path.display(), kept.display())]
+    OutputNotMoved {
+        path: PathBuf,
+        kept: PathBuf,
         source: std::io::Error,
     },
 
