@@ -138,9 +138,12 @@ pub struct RecordArgs {
     /// Output file [default: PROGRAM-TIMESTAMP.EXT in the current directory]
     #[arg(short, long)]
     pub output: Option<std::path::PathBuf>,
-    /// Output format
-    #[arg(short, long, value_enum, default_value = "flamegraph")]
-    pub format: crate::output::Format,
+    /// Output format [default: from the output's extension (.svg, .txt/.folded/.collapsed, .json, .pysampler), else flamegraph]
+    #[arg(short, long, value_enum)]
+    pub format: Option<crate::output::Format>,
+    /// Also keep a recording of the same samples in FILE (re-render it with `pysampler report`)
+    #[arg(long, value_name = "FILE")]
+    pub recording: Option<std::path::PathBuf>,
     /// Stop after this many seconds [default: when the program exits or on Ctrl-C]
     #[arg(short, long, value_parser = parse_duration)]
     pub duration: Option<f64>,

@@ -11,6 +11,7 @@ pub mod commands;
 pub mod error;
 pub mod output;
 pub mod process;
+pub mod recording;
 pub mod sampling;
 pub mod top;
 
