@@ -8,6 +8,7 @@
 pub mod aggregate;
 pub mod cli;
 pub mod commands;
+pub mod diff;
 pub mod error;
 pub mod output;
 pub mod process;

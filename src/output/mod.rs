@@ -11,6 +11,7 @@ pub mod collapsed;
 pub mod flamegraph;
 pub mod render;
 pub mod speedscope;
+pub mod table;
 
 use crate::aggregate::Profile;
 use render::RenderOptions;

@@ -52,13 +52,14 @@
 //! wrong: everything before it is kept, and the report says where it was cut.
 
 pub mod codec;
+pub mod export;
 pub mod reader;
 pub mod replay;
 pub mod tee;
 pub mod writer;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! order first sampled, one count per thread sample, the same timeline), so
 //! an unfiltered replay is the profile `record` built.
 
-use super::reader::{Cut, Item, Reader, Tables};
+use super::reader::{Cut, Item, Reader, Tables, TickThread};
 use super::{Header, OpenError};
 use crate::aggregate::{Profile, RecordingInfo, ThreadIndex, ThreadInfo};
 use crate::error::{Error, Result};
@@ -29,6 +29,22 @@ pub struct Filters {
 }
 
 impl Filters {
+    /// Whether a tick of `pid` at `at` is kept.
+    pub fn keeps_tick(&self, pid: i32, at: Duration) -> bool {
+        (self.pids.is_empty() || self.pids.contains(&pid)) && self.in_window(at)
+    }
+
+    /// Whether a thread's sample is kept: `Kept`, or why not.
+    pub fn judge(&self, info: &ThreadInfo, t: &TickThread) -> Verdict {
+        if !self.thread_matches(info) || (self.gil && !t.owns_gil()) {
+            Verdict::Filtered
+        } else if !self.idle && !t.active() {
+            Verdict::Idle
+        } else {
+            Verdict::Kept
+        }
+    }
+
     fn thread_matches(&self, t: &ThreadInfo) -> bool {
         self.threads.is_empty()
             || self.threads.iter().any(|want| {
@@ -58,6 +74,16 @@ impl Filters {
         }
         parts.join(" ")
     }
+}
+
+/// What the filters say about one thread's sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Kept,
+    /// Left out by `--thread` or `--gil`.
+    Filtered,
+    /// An idle thread, left out for want of `--idle`.
+    Idle,
 }
 
 /// Counts that explain what the filters kept.
@@ -140,20 +166,20 @@ pub fn replay<R: Read>(
             last_at = at;
             tally.ticks += 1;
             tally.thread_samples += threads.len() as u64;
-            let pid_kept = filters.pids.is_empty() || filters.pids.contains(&pid);
-            if !pid_kept || !filters.in_window(at) {
+            if !filters.keeps_tick(pid, at) {
                 return;
             }
             ticks += 1;
             late += u64::from(was_late);
             for t in threads {
                 let info = &tables.threads[t.thread as usize];
-                if !filters.thread_matches(info) || (filters.gil && !t.owns_gil()) {
-                    continue;
-                }
-                if !filters.idle && !t.active() {
-                    tally.idle_left_out += 1;
-                    continue;
+                match filters.judge(info, t) {
+                    Verdict::Kept => {}
+                    Verdict::Filtered => continue,
+                    Verdict::Idle => {
+                        tally.idle_left_out += 1;
+                        continue;
+                    }
                 }
                 let i = t.thread as usize;
                 if registered.len() <= i {
@@ -165,8 +191,8 @@ pub fn replay<R: Read>(
             }
         }
         Item::Error { pid, .. } => {
-            let pid_kept = filters.pids.is_empty() || filters.pids.contains(&pid);
-            if pid_kept && filters.in_window(last_at) {
+            // Errors have no time of their own: that of the tick before.
+            if filters.keeps_tick(pid, last_at) {
                 errors += 1;
             }
         }
