@@ -13,6 +13,13 @@ use flate2::Compression;
 use std::io::{self, Write};
 use std::time::Instant;
 
+/// A thread's last stack, root first, and the node of each of its prefixes.
+#[derive(Default)]
+struct LastStack {
+    root_first: Vec<FrameId>,
+    nodes: Vec<NodeId>,
+}
+
 /// Encodings of a chunk's stored bytes.
 pub const STORED: u8 = 0;
 pub const DEFLATE: u8 = 1;
@@ -26,8 +33,8 @@ pub struct Writer<W: Write> {
     tree: StackTree,
     /// Nodes of `tree` already defined in the file (the root is implicit).
     nodes_written: usize,
-    /// Per thread index: its last stack and node (stacks rarely change).
-    last_stacks: Vec<(Vec<FrameId>, NodeId)>,
+    /// Per thread index: its last stack.
+    last_stacks: Vec<LastStack>,
     threads: ThreadTable,
     /// Per thread index: the name the file gives it.
     names_written: Vec<Option<String>>,
@@ -111,9 +118,16 @@ impl<W: Write> Writer<W> {
         for t in threads {
             let index = self.thread(pid, t);
             let node = self.stack(index, &t.frames);
-            let flags = u8::from(t.active) * THREAD_ACTIVE
-                | u8::from(t.owns_gil) * THREAD_GIL
-                | u8::from(t.truncated) * THREAD_TRUNCATED;
+            let mut flags = 0;
+            for (set, flag) in [
+                (t.active, THREAD_ACTIVE),
+                (t.owns_gil, THREAD_GIL),
+                (t.truncated, THREAD_TRUNCATED),
+            ] {
+                if set {
+                    flags |= flag;
+                }
+            }
             samples.push((index, flags, node));
         }
         let at = i64::try_from(at.as_nanos()).unwrap_or(i64::MAX);
@@ -155,19 +169,32 @@ impl<W: Write> Writer<W> {
     }
 
     /// The node of the stack (innermost frame first), defining new nodes.
+    /// Consecutive stacks of a thread mostly share a long prefix from the
+    /// root: only the frames past the shared part are looked up in the tree
+    /// (the same nodes `StackTree::insert` gives, for less hashing).
     fn stack(&mut self, thread: u32, innermost_first: &[FrameId]) -> NodeId {
         let t = thread as usize;
         if self.last_stacks.len() <= t {
-            self.last_stacks.resize_with(t + 1, || (Vec::new(), ROOT));
+            self.last_stacks.resize_with(t + 1, LastStack::default);
         }
-        let (last_frames, last_node) = &mut self.last_stacks[t];
-        if last_frames.as_slice() == innermost_first && *last_node != ROOT {
-            return *last_node;
+        let last = &mut self.last_stacks[t];
+        let common = last
+            .root_first
+            .iter()
+            .zip(innermost_first.iter().rev())
+            .take_while(|(a, b)| a == b)
+            .count();
+        last.root_first.truncate(common);
+        last.nodes.truncate(common);
+        let mut node = last.nodes.last().copied().unwrap_or(ROOT);
+        for &frame in innermost_first[..innermost_first.len() - common]
+            .iter()
+            .rev()
+        {
+            node = self.tree.child(node, frame);
+            last.root_first.push(frame);
+            last.nodes.push(node);
         }
-        let node = self.tree.insert(innermost_first.iter().rev().copied());
-        last_frames.clear();
-        last_frames.extend_from_slice(innermost_first);
-        *last_node = node;
         while self.nodes_written < self.tree.len() {
             self.nodes_written += 1;
             let id = self.nodes_written as NodeId;
