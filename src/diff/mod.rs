@@ -138,7 +138,7 @@ pub fn load(path: &Path, lines: bool) -> Result<Side> {
 /// `# ` comments skipped. Anything else is an error naming the line.
 pub fn parse_collapsed(text: &[u8]) -> std::result::Result<Vec<(Vec<String>, u64)>, String> {
     let text = std::str::from_utf8(text)
-        .map_err(|e| format!("not UTF-8 text: byte {} is not", e.valid_up_to()))?;
+        .map_err(|e| format!("byte {} is not UTF-8 text", e.valid_up_to()))?;
     let mut stacks = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim_end();
