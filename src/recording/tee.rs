@@ -43,7 +43,7 @@ impl Recording {
         let (path, file) = file.into_growing()?;
         let writer =
             Writer::new(BufWriter::with_capacity(1 << 16, file), header).map_err(|source| {
-                Error::File {
+                Error::CannotWrite {
                     path: path.clone(),
                     source,
                 }
@@ -157,7 +157,8 @@ impl Outputs {
         for (i, r) in self.recordings.iter_mut().enumerate() {
             if let Err(source) = r.finish(duration, frames) {
                 if main_is_recording && i == 0 {
-                    main_error = Some(Error::File {
+                    // What was written before the failure stays readable.
+                    main_error = Some(Error::CannotWrite {
                         path: r.path.clone(),
                         source,
                     });
