@@ -50,7 +50,10 @@ impl Filters {
             || self.threads.iter().any(|want| {
                 t.name.as_deref() == Some(want.as_str())
                     || t.tid.is_some_and(|tid| want.parse::<i32>() == Ok(tid))
-                    || *want == format!("{:#x}", t.ident)
+                    || want
+                        .strip_prefix("0x")
+                        .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+                        == Some(t.ident)
             })
     }
 
