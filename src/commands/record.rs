@@ -49,7 +49,10 @@ pub fn run(args: &RecordArgs) -> Result<i32> {
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
     let mut session = Session::start(&args.sampling.session_config()?)?;
-    outputs.start(&tee::header(args, &command, started_unix))?;
+    if let Err(e) = outputs.start(&tee::header(args, &command, started_unix)) {
+        session.stop(CHILD_GRACE);
+        return Err(e);
+    }
     eprintln!(
         "pysampler: recording {} at {} Hz into {}; Ctrl-C to stop",
         describe_target(&session, &args.sampling),
