@@ -55,9 +55,9 @@ if [ ${#build_flags[@]} -gt 0 ]; then
     # rebuild everything.
     build_flags+=(--target-dir "fuzz/target/flags$(printf '%s' "${build_flags[*]}" | tr -c 'A-Za-z0-9' '_')")
 fi
-targets_all=(walker walker_layout linetable snapshot_file)
+targets_all=(walker walker_layout linetable snapshot_file recording)
 # The walker targets get the larger share of smoke time.
-declare -A smoke_share=([walker]=35 [walker_layout]=25 [linetable]=15 [snapshot_file]=25)
+declare -A smoke_share=([walker]=30 [walker_layout]=20 [linetable]=15 [snapshot_file]=20 [recording]=15)
 
 if [ "$sanitizer" != none ]; then
     export RUSTC_BOOTSTRAP=1
@@ -84,6 +84,10 @@ tool() {
 }
 
 ensure_seeds() {
+    # The recording seeds need no interpreter: written whenever missing.
+    if [ ! -d "$fuzz_dir/seed-corpus/recording" ]; then
+        tool recording-seeds
+    fi
     if [ -n "$(ls "$fuzz_dir"/snapshots/*.pysnap 2>/dev/null)" ] &&
         [ -d "$fuzz_dir/seed-corpus/walker" ]; then
         return
@@ -227,7 +231,7 @@ regressions)
     # Only self-contained inputs: walker/walker_layout inputs depend on the
     # seed snapshots of the machine that found them, so their reproductions
     # are kept as exported snapshot files (snapshot_file).
-    for t in snapshot_file linetable; do
+    for t in snapshot_file linetable recording; do
         dir="fuzz/regressions/$t/"
         files=("$dir"*)
         [ -e "${files[0]}" ] || continue

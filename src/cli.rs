@@ -49,6 +49,19 @@ Exit status, for a launched program:
 With --pid: 0 once the profile is written, 1 when it could not be. The closing
 summary says how the program ended.";
 
+const REPORT_EXAMPLES: &str = "Examples:
+  pysampler report run.pysampler                      # the hottest functions, as a table
+  pysampler report run.pysampler -o run.svg           # the format follows the extension
+  pysampler report run.pysampler -f speedscope -o run.json --thread MainThread --from 10 --to 40
+  pysampler report run.pysampler --pid 4242 -o worker.txt
+  pysampler report run.pysampler --from 60 -o tail.pysampler   # a smaller recording";
+
+const DIFF_EXAMPLES: &str = "Examples:
+  pysampler diff before.pysampler after.pysampler                 # the table of changes
+  pysampler diff before.pysampler after.pysampler -o diff.svg     # red grew, blue shrank
+  pysampler diff before.pysampler after.pysampler --negate -o gone.svg
+  pysampler diff before.txt after.txt -f raw -o diff.folded       # collapsed stacks work too";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "pysampler",
@@ -73,6 +86,12 @@ pub enum Command {
     /// Print every thread's current Python stack, once
     #[command(after_help = DUMP_EXAMPLES)]
     Dump(DumpArgs),
+    /// Render a recording again: any format, any view, some threads or a time window
+    #[command(after_help = REPORT_EXAMPLES)]
+    Report(ReportArgs),
+    /// Compare two profiles (recordings or collapsed stacks): what grew, what shrank
+    #[command(after_help = DIFF_EXAMPLES)]
+    Diff(DiffArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
     #[command(after_help = COMPLETIONS_EXAMPLES)]
     Completions(CompletionsArgs),
@@ -159,9 +178,12 @@ pub struct RecordArgs {
     /// Output file [default: PROGRAM-TIMESTAMP.EXT in the current directory]
     #[arg(short, long)]
     pub output: Option<std::path::PathBuf>,
-    /// Output format
-    #[arg(short, long, value_enum, default_value = "flamegraph")]
-    pub format: crate::output::Format,
+    /// Output format [default: from the output's extension (.svg, .txt/.folded/.collapsed, .json, .pysampler), else flamegraph]
+    #[arg(short, long, value_enum)]
+    pub format: Option<crate::output::Format>,
+    /// Also keep a recording of the same samples in FILE (re-render it with `pysampler report`)
+    #[arg(long, value_name = "FILE")]
+    pub recording: Option<std::path::PathBuf>,
     /// Stop after this many seconds [default: when the program exits or on Ctrl-C]
     #[arg(short, long, value_parser = parse_duration)]
     pub duration: Option<f64>,
@@ -174,6 +196,86 @@ pub struct RecordArgs {
     /// Show each thread as the outermost frame
     #[arg(short, long)]
     pub threads: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The recording (from `pysampler record -o FILE.pysampler`)
+    #[arg(value_name = "RECORDING")]
+    pub recording: std::path::PathBuf,
+    /// Output file [default: print a table of the top functions]
+    #[arg(short, long)]
+    pub output: Option<std::path::PathBuf>,
+    /// Output format [default: from the output's extension, else flamegraph]
+    #[arg(short, long, value_enum)]
+    pub format: Option<crate::output::Format>,
+    /// Aggregate by function (its first line), not by the current line
+    #[arg(short = 'F', long)]
+    pub function: bool,
+    /// Leave line numbers out of frame names
+    #[arg(long)]
+    pub nolineno: bool,
+    /// Show each thread as the outermost frame
+    #[arg(short, long)]
+    pub threads: bool,
+    /// Only samples of the thread holding the GIL
+    #[arg(short, long)]
+    pub gil: bool,
+    /// Include samples of idle threads (when the recording has them: record --idle)
+    #[arg(short, long)]
+    pub idle: bool,
+    /// Show full paths of source files
+    #[arg(long)]
+    pub full_filenames: bool,
+    /// Only samples of this process (repeatable)
+    #[arg(short, long, value_parser = parse_pid)]
+    pub pid: Vec<i32>,
+    /// Only samples of this thread: its name or OS thread id (repeatable)
+    #[arg(long, value_name = "NAME|TID")]
+    pub thread: Vec<String>,
+    /// Only samples taken this many seconds or more after the recording began
+    #[arg(long, value_name = "SECONDS", value_parser = parse_offset)]
+    pub from: Option<f64>,
+    /// Only samples taken less than this many seconds after the recording began
+    #[arg(long, value_name = "SECONDS", value_parser = parse_offset)]
+    pub to: Option<f64>,
+    /// Rows of the table [default: what the terminal shows; all when piped]
+    #[arg(short = 'n', long, value_name = "N")]
+    pub rows: Option<usize>,
+}
+
+/// `diff`'s output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiffFormat {
+    /// Differential flame graph (SVG): widths from AFTER, red grew, blue shrank.
+    Flamegraph,
+    /// Three-column collapsed stacks ("a;b;c BEFORE AFTER"), as flamegraph.pl and inferno read them.
+    Raw,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The profile before the change: a recording or collapsed stacks
+    #[arg(value_name = "BEFORE")]
+    pub before: std::path::PathBuf,
+    /// The profile after the change: a recording or collapsed stacks
+    #[arg(value_name = "AFTER")]
+    pub after: std::path::PathBuf,
+    /// Output file [default: only the table]
+    #[arg(short, long)]
+    pub output: Option<std::path::PathBuf>,
+    /// Output format [default: raw for .txt/.folded/.collapsed, else flamegraph]
+    #[arg(short, long, value_enum)]
+    pub format: Option<DiffFormat>,
+    /// Tell lines of a function apart (default: frames match by function and file)
+    #[arg(long)]
+    pub lines: bool,
+    /// The view from BEFORE: widths from BEFORE, so what shrank or disappeared shows
+    #[arg(long)]
+    pub negate: bool,
+    /// Rows of the table [default: what the terminal shows; all when piped]
+    #[arg(short = 'n', long, value_name = "N")]
+    pub rows: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -223,6 +325,17 @@ pub fn parse_rate(text: &str) -> Result<f64, String> {
             "rate {text} is out of range: give 1 to 100000 samples per second"
         )),
         Err(_) => Err(format!("'{text}' is not a number of samples per second")),
+    }
+}
+
+/// Seconds since a recording began: 0 or more.
+pub fn parse_offset(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(s) if s.is_finite() && (0.0..=1e9).contains(&s) => Ok(s),
+        Ok(_) => Err(format!(
+            "{text} seconds is out of range: give the seconds since the recording began (0 or more)"
+        )),
+        Err(_) => Err(format!("'{text}' is not a number of seconds")),
     }
 }
 

@@ -8,9 +8,11 @@
 pub mod aggregate;
 pub mod cli;
 pub mod commands;
+pub mod diff;
 pub mod error;
 pub mod output;
 pub mod process;
+pub mod recording;
 pub mod sampling;
 pub mod top;
 

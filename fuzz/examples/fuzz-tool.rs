@@ -3,6 +3,8 @@
 //!     fuzz-tool seeds [--force] [LABEL…]     capture the seed snapshots (live
 //!                                            interpreters running fuzz/seed_target.py)
 //!                                            and write the seed corpora
+//!     fuzz-tool recording-seeds              write the recording target's seed corpus
+//!                                            (synthetic recordings; needs no interpreter)
 //!     fuzz-tool info                         seeds, hot-set sizes
 //!     fuzz-tool show TARGET FILE             run one input, print what the walker made of it
 //!     fuzz-tool export TARGET FILE OUT.pysnap
@@ -47,6 +49,7 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("seeds") => seeds(&args[1..]),
         Some("info") => info(),
+        Some("recording-seeds") => recording_seeds(),
         Some("show") if args.len() == 3 => show(&args[1], Path::new(&args[2])),
         Some("export") if args.len() == 4 => {
             export(&args[1], Path::new(&args[2]), Path::new(&args[3]))
@@ -107,6 +110,18 @@ fn capture(label: &str, out: &Path) -> Result<(), String> {
 }
 
 // ---- seeds ---------------------------------------------------------------------
+
+/// The recording target's seeds: recordings of synthetic event streams.
+fn recording_seeds() -> Result<(), String> {
+    let dir = fuzz_dir().join("seed-corpus").join("recording");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for (name, bytes) in pysampler_fuzz::recording::seeds() {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    eprintln!("wrote the recording seeds into {}", dir.display());
+    Ok(())
+}
 
 fn seeds(args: &[String]) -> Result<(), String> {
     let force = args.iter().any(|a| a == "--force");
@@ -392,6 +407,11 @@ fn show(target: &str, file: &Path) -> Result<(), String> {
             pysampler_fuzz::exercise(&interp, seed.snap.memory(), &seed.snap.tids)
         }),
         "snapshot_file" => pysampler_fuzz::run_snapshot_file(&data),
+        "recording" => {
+            pysampler_fuzz::recording::run_recording(&data);
+            println!("the recording input runs clean ({:?})", t.elapsed());
+            return Ok(());
+        }
         _ => return Err(format!("no `show` for target {target}")),
     };
     let elapsed = t.elapsed();

@@ -25,6 +25,8 @@
 //! recomputed when a seed is loaded, the same way as when the seed corpus was
 //! written, so the two agree as long as the walker reads the same bytes.
 
+pub mod recording;
+
 use pysampler_core::interpreter::{Interpreter, Layout};
 use pysampler_core::memory::MemorySource;
 use pysampler_core::snapshot::{Metadata, Snapshot, SnapshotMemory};

@@ -91,6 +91,18 @@ impl Profile {
             *last_node = node;
             node
         };
+        self.add_node(thread, node, at, interval);
+    }
+
+    /// Counts one sample of `thread` in the stack `node` of `self.tree`
+    /// (a replayed recording knows its stacks' nodes already).
+    pub fn add_node(
+        &mut self,
+        thread: ThreadIndex,
+        node: NodeId,
+        at: Duration,
+        interval: Duration,
+    ) {
         *self.counts.entry((thread, node)).or_insert(0) += 1;
         if let Some(timeline) = &mut self.timeline {
             let t = thread as usize;

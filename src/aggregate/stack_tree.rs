@@ -41,22 +41,29 @@ impl StackTree {
     pub fn insert(&mut self, root_first: impl IntoIterator<Item = FrameId>) -> NodeId {
         let mut node = ROOT;
         for frame in root_first {
-            node = match self.children.get(&(node, frame)) {
-                Some(child) => *child,
-                None => {
-                    let child = self.nodes.len() as NodeId;
-                    let depth = self.nodes[node as usize].depth + 1;
-                    self.nodes.push(Node {
-                        parent: node,
-                        frame,
-                        depth,
-                    });
-                    self.children.insert((node, frame), child);
-                    child
-                }
-            };
+            node = self.child(node, frame);
         }
         node
+    }
+
+    /// The node of `parent`'s stack with `frame` called from it, adding it
+    /// when missing (a recording defines its stacks node by node). `parent`
+    /// must be a node of this tree.
+    pub fn child(&mut self, parent: NodeId, frame: FrameId) -> NodeId {
+        match self.children.get(&(parent, frame)) {
+            Some(child) => *child,
+            None => {
+                let child = self.nodes.len() as NodeId;
+                let depth = self.nodes[parent as usize].depth + 1;
+                self.nodes.push(Node {
+                    parent,
+                    frame,
+                    depth,
+                });
+                self.children.insert((parent, frame), child);
+                child
+            }
+        }
     }
 
     /// The frames of `node`'s stack, outermost first.

@@ -8,6 +8,7 @@ use crate::output;
 use crate::output::outfile::{self, OutputFile};
 use crate::output::render::RenderOptions;
 use crate::process::signals::StopRequest;
+use crate::recording::tee::{self, Outputs};
 use crate::sampling::ending::{Ending, StopCause};
 use crate::sampling::session::Session;
 use crate::sampling::{EndReason, Event};
@@ -35,28 +36,33 @@ pub fn run(args: &RecordArgs) -> Result<i32> {
     } else {
         args.sampling.command.clone()
     };
+    let (format, notice) = output::Format::choose(args.format, args.output.as_deref());
+    if let Some(notice) = notice {
+        eprintln!("pysampler: {notice}");
+    }
     let path = args.output.clone().unwrap_or_else(|| {
-        outfile::default_name(&outfile::program_name(&command), args.format.extension())
+        outfile::default_name(&outfile::program_name(&command), format.extension())
     });
     let output = OutputFile::prepare(&path)?;
+    let mut outputs = Outputs::prepare(format, output, args.recording.as_deref())?;
     let stop = StopRequest::install();
     let started_unix = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
     let mut session = Session::start(&args.sampling.session_config()?)?;
+    if let Err(e) = outputs.start(&tee::header(args, &command, started_unix)) {
+        session.stop(CHILD_GRACE);
+        return Err(e);
+    }
     eprintln!(
         "pysampler: recording {} at {} Hz into {}; Ctrl-C to stop",
         describe_target(&session, &args.sampling),
         args.sampling.rate,
-        output.path().display()
+        path.display()
     );
     let interval = Duration::from_secs_f64(1.0 / args.sampling.rate);
-    let mut recorder = Recorder::new(
-        args.format.needs_timeline(),
-        interval,
-        session.is_launched(),
-    );
+    let mut recorder = Recorder::new(format.needs_timeline(), interval, session.is_launched());
     let duration = args.duration.map(Duration::from_secs_f64);
     let status_line = std::io::stderr().is_terminal();
     let mut last_status = Instant::now();
@@ -69,7 +75,10 @@ pub fn run(args: &RecordArgs) -> Result<i32> {
         std::thread::sleep(left.map_or(DRAIN_EVERY, |l| l.min(DRAIN_EVERY)));
         let disconnected = loop {
             match session.events.try_recv() {
-                Ok(event) => recorder.handle(event),
+                Ok(event) => {
+                    outputs.event(&event, &session.frames);
+                    recorder.handle(event)
+                }
                 Err(crossbeam_channel::TryRecvError::Empty) => break false,
                 Err(crossbeam_channel::TryRecvError::Disconnected) => break true,
             }
@@ -110,6 +119,7 @@ pub fn run(args: &RecordArgs) -> Result<i32> {
         program: session.stop(CHILD_GRACE),
     };
     while let Ok(event) = events.try_recv() {
+        outputs.event(&event, &frames);
         recorder.handle(event);
     }
     if status_line {
@@ -137,7 +147,9 @@ pub fn run(args: &RecordArgs) -> Result<i32> {
         processes: args.sampling.subprocesses,
         full_filenames: args.sampling.full_filenames,
     };
-    let written = output.write(|out| output::write(args.format, &profile, &opts, out));
+    let written = outputs.finish(elapsed, &frames, |out| {
+        output::write(format, &profile, &opts, out)
+    });
     summarize(&profile, &recorder, &ending, written.as_ref().ok());
     // Not written: main prints why, and pysampler exits non-zero whatever
     // became of the program.

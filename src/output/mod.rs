@@ -11,10 +11,12 @@ pub mod collapsed;
 pub mod flamegraph;
 pub mod render;
 pub mod speedscope;
+pub mod table;
 
 use crate::aggregate::Profile;
 use render::RenderOptions;
 use std::io;
+use std::path::Path;
 
 /// An output format of `record`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -27,6 +29,8 @@ pub enum Format {
     Raw,
     /// Chrome trace event JSON, for Perfetto and chrome://tracing.
     Chrometrace,
+    /// A pysampler recording: every sample, to render later with `pysampler report`.
+    Recording,
 }
 
 impl Format {
@@ -35,6 +39,42 @@ impl Format {
             Format::Flamegraph => "svg",
             Format::Speedscope | Format::Chrometrace => "json",
             Format::Raw => "txt",
+            Format::Recording => crate::recording::EXTENSION,
+        }
+    }
+
+    /// The format a file name asks for: `.svg`, `.txt`/`.folded`/`.collapsed`,
+    /// `.json` (speedscope), `.pysampler`; `None` for any other.
+    pub fn from_extension(path: &Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "svg" => Some(Format::Flamegraph),
+            "txt" | "folded" | "collapsed" => Some(Format::Raw),
+            "json" => Some(Format::Speedscope),
+            e if e == crate::recording::EXTENSION => Some(Format::Recording),
+            _ => None,
+        }
+    }
+
+    /// The format to write: `-f` when given, else the output's extension,
+    /// else the flame graph; with a notice when an extension was not
+    /// recognised (so the user knows what the file holds).
+    pub fn choose(given: Option<Format>, output: Option<&Path>) -> (Format, Option<String>) {
+        if let Some(format) = given {
+            return (format, None);
+        }
+        let Some(path) = output else {
+            return (Format::Flamegraph, None);
+        };
+        match Format::from_extension(path) {
+            Some(format) => (format, None),
+            None => (
+                Format::Flamegraph,
+                Some(format!(
+                    "writing a flame graph (SVG) into {}: the format follows the extension (.svg, .txt/.folded/.collapsed, .json, .pysampler) and this one is none of those; -f chooses",
+                    path.display()
+                )),
+            ),
         }
     }
 
@@ -57,6 +97,12 @@ pub fn write(
         Format::Speedscope => speedscope::write(profile, opts, out),
         Format::Raw => collapsed::write(profile, opts, out),
         Format::Chrometrace => chrometrace::write(profile, opts, out),
+        // A recording holds the samples, which a profile no longer has:
+        // it is written as they come (recording::tee), never from a profile.
+        Format::Recording => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "a recording is written while sampling, not rendered from a profile",
+        )),
     }
 }
 
@@ -69,5 +115,26 @@ mod tests {
         assert_eq!(Format::Flamegraph.extension(), "svg");
         assert!(Format::Chrometrace.needs_timeline());
         assert!(!Format::Raw.needs_timeline());
+    }
+
+    #[test]
+    fn the_format_follows_the_extension_unless_given() {
+        let choose = |given, path: &str| Format::choose(given, Some(Path::new(path)));
+        assert_eq!(choose(None, "a.svg"), (Format::Flamegraph, None));
+        assert_eq!(choose(None, "a.folded").0, Format::Raw);
+        assert_eq!(choose(None, "a.TXT").0, Format::Raw);
+        assert_eq!(choose(None, "a.collapsed").0, Format::Raw);
+        assert_eq!(choose(None, "a.json").0, Format::Speedscope);
+        assert_eq!(
+            choose(Some(Format::Chrometrace), "a.json").0,
+            Format::Chrometrace
+        );
+        assert_eq!(choose(None, "run.pysampler").0, Format::Recording);
+        let (format, notice) = choose(None, "a.html");
+        assert_eq!(format, Format::Flamegraph);
+        assert!(notice.unwrap().contains("flame graph"));
+        assert!(choose(None, "noext").1.is_some());
+        assert_eq!(Format::choose(None, None), (Format::Flamegraph, None));
+        assert_eq!(Format::Recording.extension(), "pysampler");
     }
 }

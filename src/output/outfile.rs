@@ -92,6 +92,24 @@ impl OutputFile {
     }
 }
 
+impl OutputFile {
+    /// For a file written as it goes (a recording): moved into place now,
+    /// empty, and returned open, so that what is written is under its final
+    /// name even if pysampler is killed. The same checks as `prepare` (a
+    /// symlink at the path is replaced, not followed).
+    pub fn into_growing(self) -> Result<(PathBuf, std::fs::File)> {
+        if let Some((uid, gid)) = crate::process::launch::sudo_user() {
+            let _ = std::os::unix::fs::fchown(self.temp.as_file(), Some(uid), Some(gid));
+        }
+        let path = self.path.clone();
+        let file = self.temp.persist(&path).map_err(|e| Error::File {
+            path: path.clone(),
+            source: e.error,
+        })?;
+        Ok((path, file))
+    }
+}
+
 /// rw for everyone, minus the umask: what a plain `open(O_CREAT, 0666)` gives.
 fn default_permissions() -> std::fs::Permissions {
     use nix::sys::stat::{umask, Mode};

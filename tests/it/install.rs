@@ -236,6 +236,8 @@ fn man_pages_render() {
         "pysampler-record",
         "pysampler-top",
         "pysampler-dump",
+        "pysampler-report",
+        "pysampler-diff",
         "pysampler-completions",
     ] {
         let path = out_dir.join(format!("{page}.1"));

@@ -10,6 +10,8 @@ mod install;
 mod offsets;
 mod pythons;
 mod record;
+mod recordings;
+mod recordings_bad;
 mod reliability;
 mod security;
 mod snapshot;

@@ -450,7 +450,7 @@ fn bad_record_input() {
         assert!(!out.status.success(), "{args:?} should fail");
         assert!(err.contains(expect), "{args:?}: {err}");
         assert!(
-            !err.contains("recording"),
+            !err.contains("pysampler: recording "),
             "{args:?} started recording: {err}"
         );
     };

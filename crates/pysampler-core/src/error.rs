@@ -143,6 +143,27 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A recording (or collapsed-stacks file) that cannot be read; the
+    /// message names the file and says what to do.
+    #[error("{message}")]
+    BadRecording { message: String },
+
+    /// `report`/`diff` filters that leave no sample; the message says what
+    /// the recording does hold.
+    #[error("{message}")]
+    NoMatchingSamples { message: String },
+
+    /// Options that contradict each other (`--from` after `--to`, ...).
+    #[error("{0}")]
+    BadOptions(String),
+
+    #[error("{before} and {after} have no function in common (matched by function and file{lines}): are they profiles of the same program?")]
+    NothingInCommon {
+        before: String,
+        after: String,
+        lines: &'static str,
+    },
+
     #[error("terminal error ({what}): {source}")]
     Terminal {
         what: &'static str,
