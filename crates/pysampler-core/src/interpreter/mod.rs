@@ -16,6 +16,7 @@ const DEBUG_COOKIE: &[u8; 8] = b"xdebugpy";
 
 /// Where the running interpreter keeps the state pysampler starts from.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "StoredInterpreter")]
 pub struct Interpreter {
     pub version: Version,
     pub layout: Layout,
@@ -25,6 +26,34 @@ pub struct Interpreter {
     pub types: KnownObjects,
     /// The binary that holds the runtime (libpython or the executable).
     pub runtime_binary: String,
+}
+
+/// An `Interpreter` as a snapshot stores it, its layout as written then
+/// (see `Layout::restore`).
+#[derive(serde::Deserialize)]
+struct StoredInterpreter {
+    version: Version,
+    layout: serde_json::Value,
+    interp_head_ptr: u64,
+    gil: GilSource,
+    types: KnownObjects,
+    runtime_binary: String,
+}
+
+impl TryFrom<StoredInterpreter> for Interpreter {
+    type Error = String;
+
+    fn try_from(stored: StoredInterpreter) -> std::result::Result<Interpreter, String> {
+        let table = tables::layout_for(&stored.version).map_err(|e| e.to_string())?;
+        Ok(Interpreter {
+            layout: Layout::restore(&stored.layout, &table)?,
+            version: stored.version,
+            interp_head_ptr: stored.interp_head_ptr,
+            gil: stored.gil,
+            types: stored.types,
+            runtime_binary: stored.runtime_binary,
+        })
+    }
 }
 
 /// How to tell which thread holds the GIL.
@@ -103,7 +132,7 @@ impl Interpreter {
                         detail,
                     })?;
             }
-            runtime + layout.runtime.interpreters_head
+            runtime.wrapping_add(crate::need!(layout, runtime.interpreters_head)?)
         } else if let Some(head) = binary.symbol("interp_head") {
             head
         } else {
@@ -118,10 +147,12 @@ impl Interpreter {
         let gil = if version.at_least(3, 12) {
             GilSource::InterpreterGil
         } else if version.at_least(3, 7) {
-            binary
-                .symbol("_PyRuntime")
-                .map(|r| GilSource::CurrentThreadPointer(r + layout.runtime.tstate_current))
-                .unwrap_or(GilSource::Unknown)
+            match (binary.symbol("_PyRuntime"), layout.runtime.tstate_current) {
+                (Some(runtime), Some(at)) => {
+                    GilSource::CurrentThreadPointer(runtime.wrapping_add(at))
+                }
+                _ => GilSource::Unknown,
+            }
         } else {
             binary
                 .symbol("_PyThreadState_Current")

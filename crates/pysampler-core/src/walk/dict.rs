@@ -20,12 +20,14 @@ const VALUES_TAG: u64 = 1;
 pub fn items(reader: &ObjectReader, dict: u64) -> Result<Vec<(u64, u64)>> {
     let l = &reader.interp.layout;
     if reader.interp.version.major == 2 {
-        let mask = reader.mem.read_u64(dict.wrapping_add(l.dict.mask))? as usize;
+        let mask_at = crate::need!(l, dict.mask)?;
+        let table_at = crate::need!(l, dict.table)?;
+        let mask = reader.mem.read_u64(dict.wrapping_add(mask_at))? as usize;
         let slots = mask
             .checked_add(1)
             .filter(|n| *n <= MAX_DICT_ENTRIES)
             .ok_or_else(|| too_big(dict))?;
-        let table = reader.ptr(dict.wrapping_add(l.dict.table))?;
+        let table = reader.ptr(dict.wrapping_add(table_at))?;
         let raw = words(&reader.mem.read_vec(table, slots * 24)?);
         return Ok(raw
             .chunks_exact(3)
@@ -33,12 +35,12 @@ pub fn items(reader: &ObjectReader, dict: u64) -> Result<Vec<(u64, u64)>> {
             .filter(|(k, v)| *k != 0 && *v != 0)
             .collect());
     }
-    let keys = reader.ptr(dict.wrapping_add(l.dict.keys))?;
-    let values = reader.ptr(dict.wrapping_add(l.dict.values))?;
+    let keys = reader.ptr(dict.wrapping_add(crate::need!(l, dict.keys)?))?;
+    let values = reader.ptr(dict.wrapping_add(crate::need!(l, dict.values)?))?;
     let values = if values == 0 {
         None
     } else {
-        Some(values.wrapping_add(l.dict_keys.values_items))
+        Some(values.wrapping_add(values_items(l)))
     };
     keys_and_values(reader, keys, values)
 }
@@ -50,27 +52,28 @@ fn keys_and_values(
     keys: u64,
     values: Option<u64>,
 ) -> Result<Vec<(u64, u64)>> {
-    let k = &reader.interp.layout.dict_keys;
-    if k.indices > MAX_KEYS_HEADER {
+    let layout = &reader.interp.layout;
+    let k = &layout.dict_keys;
+    let indices = crate::need!(layout, dict_keys.indices)?;
+    if indices > MAX_KEYS_HEADER {
         return Err(Error::BadData(format!(
-            "dict keys layout needs {} bytes",
-            k.indices
+            "dict keys layout needs {indices} bytes"
         )));
     }
-    let header = reader.mem.read_vec(keys, k.indices as usize)?;
+    let header = reader.mem.read_vec(keys, indices as usize)?;
     let word = |at: u64| word_at(&header, at);
-    let nentries = word(k.nentries) as usize;
+    let nentries = word(crate::need!(layout, dict_keys.nentries)?) as usize;
     let (index_bytes, entry_size) = if reader.interp.version.at_least(3, 11) {
         let byte = |at: u64| header.get(at as usize).copied().unwrap_or(u8::MAX);
-        let log2_index_bytes = byte(k.log2_index_bytes) as u32;
-        let kind = byte(k.kind);
+        let log2_index_bytes = byte(crate::need!(layout, dict_keys.log2_index_bytes)?) as u32;
+        let kind = byte(crate::need!(layout, dict_keys.kind)?);
         if log2_index_bytes > 40 {
             return Err(too_big(keys));
         }
         let entry = if kind == DICT_KIND_GENERAL { 24 } else { 16 };
         (1u64 << log2_index_bytes, entry)
     } else {
-        let size = word(k.size);
+        let size = word(crate::need!(layout, dict_keys.size)?);
         let width = match size {
             0..=0xff => 1,
             0x100..=0xffff => 2,
@@ -85,7 +88,7 @@ fn keys_and_values(
     if nentries > MAX_DICT_ENTRIES || index_bytes > (MAX_DICT_ENTRIES as u64) * 8 {
         return Err(too_big(keys));
     }
-    let entries_at = keys.wrapping_add(k.indices).wrapping_add(index_bytes);
+    let entries_at = keys.wrapping_add(indices).wrapping_add(index_bytes);
     let raw = words(
         &reader
             .mem
@@ -164,20 +167,22 @@ pub fn instance_attribute(reader: &ObjectReader, obj: u64, name: &str) -> Result
     if values == 0 {
         return Ok(None);
     }
-    let keys = reader.ptr(ty.wrapping_add(l.type_.heap_cached_keys))?;
+    let keys = reader.ptr(ty.wrapping_add(crate::need!(l, type_.heap_cached_keys)?))?;
     if keys == 0 {
         return Ok(None);
     }
-    for (k, value) in keys_and_values(
-        reader,
-        keys,
-        Some(values.wrapping_add(l.dict_keys.values_items)),
-    )? {
+    for (k, value) in keys_and_values(reader, keys, Some(values.wrapping_add(values_items(l))))? {
         if reader.text(k).map(|s| s == name).unwrap_or(false) {
             return Ok(Some(value));
         }
     }
     Ok(None)
+}
+
+/// Where a split dict's values array starts inside its `PyDictValues`:
+/// 3.11+ puts a header before it; earlier versions point at the array.
+fn values_items(l: &crate::interpreter::Layout) -> u64 {
+    l.dict_keys.values_items.unwrap_or(0)
 }
 
 fn too_big(addr: u64) -> Error {

@@ -112,6 +112,67 @@ impl Window {
     }
 }
 
+/// The frame fields one walk reads, resolved from the layout once per walk
+/// rather than per frame.
+struct FramePlan {
+    previous: u64,
+    code: u64,
+    /// Low bits to clear from the code reference (tagged on 3.14+).
+    tag_mask: u64,
+    position: Position,
+    /// Bytes of a frame read, up to the last field used.
+    block: usize,
+}
+
+/// Where a frame says which instruction it runs.
+#[derive(Clone, Copy)]
+enum Position {
+    /// ≤3.10: `f_lasti`, an index into the code.
+    LastInstruction { lasti: u64 },
+    /// 3.11+: a pointer into the code object's adaptive bytecode, and the
+    /// frame's owner (generator, thread, C stack).
+    InstructionPointer {
+        instr_ptr: u64,
+        owner: u64,
+        code_adaptive: u64,
+    },
+}
+
+impl FramePlan {
+    fn new(layout: &crate::interpreter::Layout, family: FrameFamily) -> Result<FramePlan> {
+        let f = &layout.frame;
+        let position = match family {
+            FrameFamily::FrameObjects => Position::LastInstruction {
+                lasti: crate::need!(layout, frame.lasti)?,
+            },
+            FrameFamily::InterpreterFramesViaCFrame
+            | FrameFamily::InterpreterFrames
+            | FrameFamily::TaggedInterpreterFrames => Position::InstructionPointer {
+                instr_ptr: crate::need!(layout, frame.instr_ptr)?,
+                owner: crate::need!(layout, frame.owner)?,
+                code_adaptive: crate::need!(layout, code.code_adaptive)?,
+            },
+        };
+        let last = match position {
+            Position::LastInstruction { lasti } => lasti,
+            Position::InstructionPointer {
+                instr_ptr, owner, ..
+            } => instr_ptr.max(owner),
+        };
+        let block = (f.previous.max(f.code).max(last) as usize).saturating_add(8);
+        if block > MAX_BLOCK {
+            return Err(Error::BadData(format!("frame layout needs {block} bytes")));
+        }
+        Ok(FramePlan {
+            previous: f.previous,
+            code: f.code,
+            tag_mask: family.tag_mask(),
+            position,
+            block,
+        })
+    }
+}
+
 /// Walks frame chains, reusing its buffers from one walk to the next.
 ///
 /// Work is also capped per *round*: the walks since the walker last saw a
@@ -142,18 +203,13 @@ impl FrameWalker {
         out: &mut Vec<RawFrame>,
     ) -> Result<bool> {
         let family = reader.interp.frame_family();
-        let f = &reader.interp.layout.frame;
-        let fields = [f.previous, f.code, f.lasti, f.instr_ptr, f.owner];
-        let block = (fields.iter().copied().max().unwrap_or(0) as usize).saturating_add(8);
-        if block > MAX_BLOCK {
-            return Err(Error::BadData(format!("frame layout needs {block} bytes")));
-        }
+        let plan = FramePlan::new(&reader.interp.layout, family)?;
+        let block = plan.block;
         self.start_walk(thread);
-        let modern = family != FrameFamily::FrameObjects;
+        let modern = matches!(plan.position, Position::InstructionPointer { .. });
         if modern {
             self.copy_current_chunk(reader, thread, block);
         }
-        let code_adaptive = reader.interp.layout.code.code_adaptive;
         let mut raw = [0u8; MAX_BLOCK];
         let mut addr = thread.top_frame;
         let mut truncated = false;
@@ -171,34 +227,41 @@ impl FrameWalker {
             }
             self.fetch(reader, addr, &mut raw[..block], modern)?;
             let word = |at: u64| word_at(&raw, at);
-            let previous = word(f.previous);
-            let code = word(f.code) & family.tag_mask();
-            if modern {
-                let owner = raw.get(f.owner as usize).copied().unwrap_or(u8::MAX);
-                if owner < FIRST_INTERNAL_OWNER && code != 0 {
-                    let offset =
-                        word(f.instr_ptr).wrapping_sub(code.wrapping_add(code_adaptive)) as i64;
+            let previous = word(plan.previous);
+            let code = word(plan.code) & plan.tag_mask;
+            match plan.position {
+                Position::InstructionPointer {
+                    instr_ptr,
+                    owner,
+                    code_adaptive,
+                } => {
+                    let owner = raw.get(owner as usize).copied().unwrap_or(u8::MAX);
+                    if owner < FIRST_INTERNAL_OWNER && code != 0 {
+                        let offset =
+                            word(instr_ptr).wrapping_sub(code.wrapping_add(code_adaptive)) as i64;
+                        out.push(RawFrame {
+                            addr,
+                            code,
+                            offset,
+                            is_generator: owner == OWNED_BY_GENERATOR,
+                        });
+                    }
+                }
+                Position::LastInstruction { lasti } => {
+                    let lasti = word(lasti) as i32 as i64;
+                    // 3.10 counts instructions (2 bytes each); older versions count bytes.
+                    let offset = if reader.interp.version.minor == 10 && lasti >= 0 {
+                        lasti * 2
+                    } else {
+                        lasti
+                    };
                     out.push(RawFrame {
                         addr,
                         code,
                         offset,
-                        is_generator: owner == OWNED_BY_GENERATOR,
+                        is_generator: false,
                     });
                 }
-            } else {
-                let lasti = word(f.lasti) as i32 as i64;
-                // 3.10 counts instructions (2 bytes each); older versions count bytes.
-                let offset = if reader.interp.version.minor == 10 && lasti >= 0 {
-                    lasti * 2
-                } else {
-                    lasti
-                };
-                out.push(RawFrame {
-                    addr,
-                    code,
-                    offset,
-                    is_generator: false,
-                });
             }
             addr = previous;
         }

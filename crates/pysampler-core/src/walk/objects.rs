@@ -55,13 +55,19 @@ impl<'a> ObjectReader<'a> {
 
     /// A Python 3 `str` (PEP 393 layout), cut at `cap` characters.
     pub fn unicode(&self, obj: u64, cap: usize) -> Result<String> {
-        let l = &self.interp.layout.unicode;
+        let layout = &self.interp.layout;
+        let l = &layout.unicode;
+        let (state_at, ascii_size, compact_size) = (
+            crate::need!(layout, unicode.state)?,
+            crate::need!(layout, unicode.ascii_size)?,
+            crate::need!(layout, unicode.compact_size)?,
+        );
         let mut header = [0u8; 128];
-        let header_len = (l.compact_size as usize + 8).min(header.len());
+        let header_len = (compact_size as usize + 8).min(header.len());
         self.mem.read(obj, &mut header[..header_len])?;
         let word = |at: u64| crate::memory::word_at(&header, at);
         let length = word(l.length) as i64;
-        let state = word(l.state) as u32;
+        let state = word(state_at) as u32;
         let kind = ((state >> 2) & 7) as usize;
         let compact = (state >> 5) & 1 == 1;
         let ascii = (state >> 6) & 1 == 1;
@@ -69,9 +75,9 @@ impl<'a> ObjectReader<'a> {
             return Err(Error::BadData(format!("not a str at 0x{obj:x}")));
         }
         let data = match (compact, ascii) {
-            (true, true) => obj.wrapping_add(l.ascii_size),
-            (true, false) => obj.wrapping_add(l.compact_size),
-            (false, _) => word(l.compact_size),
+            (true, true) => obj.wrapping_add(ascii_size),
+            (true, false) => obj.wrapping_add(compact_size),
+            (false, _) => word(compact_size),
         };
         let chars = (length as usize).min(cap);
         let raw = self.mem.read_vec(data, chars * kind)?;
@@ -80,10 +86,14 @@ impl<'a> ObjectReader<'a> {
 
     /// A 2.7 `unicode` object.
     pub fn unicode27(&self, obj: u64, cap: usize) -> Result<String> {
-        let l = &self.interp.layout.unicode;
-        let length = self.mem.read_u64(obj.wrapping_add(l.length))? as i64;
-        let data = self.ptr(obj.wrapping_add(l.data))?;
-        let width = l.char_size as usize;
+        let layout = &self.interp.layout;
+        let (data_at, char_size) = (
+            crate::need!(layout, unicode.data)?,
+            crate::need!(layout, unicode.char_size)?,
+        );
+        let length = self.mem.read_u64(obj.wrapping_add(layout.unicode.length))? as i64;
+        let data = self.ptr(obj.wrapping_add(data_at))?;
+        let width = char_size as usize;
         if length < 0 || !matches!(width, 2 | 4) {
             return Err(Error::BadData(format!("not a unicode at 0x{obj:x}")));
         }
@@ -142,9 +152,10 @@ impl<'a> ObjectReader<'a> {
         let t = &self.interp.types;
         let ty = self.type_of(obj)?;
         if ty == t.int_type && t.int_type != 0 {
+            let layout = &self.interp.layout;
             let v = self
                 .mem
-                .read_u64(obj.wrapping_add(self.interp.layout.long.int_value))?;
+                .read_u64(obj.wrapping_add(crate::need!(layout, long.int_value)?))?;
             return Ok(Some(v as i64 as i128));
         }
         if ty == t.long_type || ty == t.bool_type {
