@@ -32,14 +32,29 @@ HEADERS = [
     ("3.9-", "internal/pycore_runtime.h"), ("3.9-", "internal/pycore_interp.h"),
     ("3.10-", "internal/pycore_moduleobject.h"),
     ("3.11-3.13", "internal/pycore_frame.h"),
+    ("3.11-", "internal/pycore_object.h"),
     ("3.14-", "internal/pycore_interpframe_structs.h"),
     ("3.11-", "internal/pycore_dict.h"),
     ("3.12-", "internal/pycore_gil.h"),
+    ("3.12-", "internal/pycore_long.h"),
     ("3.14-", "internal/pycore_debug_offsets.h"),  # 3.13 has it in pycore_runtime.h
 ]
 
 # Extra C declarations after the headers.
 PRELUDES = [
+    ("3.11-", """\
+/* Where a managed-dict object (3.11+) keeps its dict or values pointer, before
+   the object: the header's own accessor asked about a fake object whose type
+   has the flag the accessor asserts (3.12 has no macro for the place). */
+static PyTypeObject managed_type;
+static PyObject managed_objects[8];
+static PyObject *managed_object(void) {
+    managed_type.tp_flags = Py_TPFLAGS_MANAGED_DICT;
+    Py_SET_TYPE(&managed_objects[7], &managed_type);
+    return &managed_objects[7];
+}
+#define BEFORE_OBJECT(pointer) ((char *)managed_object() - (char *)(pointer))
+"""),
     ("3.6-3.10", """\
 /* PyDictKeysObject / PyDictKeyEntry live in Objects/dict-common.h, which is not
    installed before 3.11: an equivalent declaration (3.6 spells dk_indices as a
@@ -89,6 +104,10 @@ FIELDS = [
     ("frame", "instr_ptr", "3.11-3.12", "offsetof(_PyInterpreterFrame, prev_instr)"),
     ("frame", "instr_ptr", "3.13-", "offsetof(_PyInterpreterFrame, instr_ptr)"),
     ("frame", "owner", "3.11-", "offsetof(_PyInterpreterFrame, owner)"),
+    # Bytes per unit of f_lasti: up to 3.9 it is a byte offset; 3.10 counts
+    # code units (PyFrame_GetLineNumber multiplies by sizeof(_Py_CODEUNIT)).
+    ("frame", "lasti_unit", "-3.9", "1"),
+    ("frame", "lasti_unit", "3.10", "sizeof(_Py_CODEUNIT)"),
     ("frame", "localsplus", "-3.10", "offsetof(PyFrameObject, f_localsplus)"),
     ("frame", "localsplus", "3.11-", "offsetof(_PyInterpreterFrame, localsplus)"),
     ("frame", "size", "-3.10", "sizeof(PyFrameObject)"),
@@ -137,6 +156,10 @@ FIELDS = [
     ("long", "digits", "-3.11", "offsetof(PyLongObject, ob_digit)"),
     ("long", "digits", "3.12-", "offsetof(PyLongObject, long_value.ob_digit)"),
     ("long", "digit_bits", "*", "PyLong_SHIFT"),
+    # 3.12+ lv_tag: the digit count shifted past the sign bits (pycore_long.h).
+    ("long", "non_size_bits", "3.12-", "NON_SIZE_BITS"),
+    ("long", "sign_mask", "3.12-", "SIGN_MASK"),
+    ("long", "sign_negative", "3.12-", "SIGN_NEGATIVE"),
     ("long", "int_value", "2.7", "offsetof(PyIntObject, ob_ival)"),
 
     ("float", "value", "*", "offsetof(PyFloatObject, ob_fval)"),
@@ -160,7 +183,17 @@ FIELDS = [
     ("dict_keys", "indices", "3.0-", "offsetof(PyDictKeysObject, dk_indices)"),
     ("dict_keys", "entry_size", "2.7", "sizeof(PyDictEntry)"),
     ("dict_keys", "entry_size", "3.0-", "sizeof(PyDictKeyEntry)"),
+    ("dict_keys", "unicode_entry_size", "3.11-", "sizeof(PyDictUnicodeEntry)"),
     ("dict_keys", "values_items", "3.11-", "offsetof(PyDictValues, values)"),
+
+    # Bytes before the object (see the 3.11- prelude).
+    ("object", "managed_dict_before", "3.11", "BEFORE_OBJECT(_PyObject_ManagedDictPointer(managed_object()))"),
+    ("object", "managed_dict_before", "3.12", "BEFORE_OBJECT(_PyObject_DictOrValuesPointer(managed_object()))"),
+    ("object", "managed_dict_before", "3.13-", "BEFORE_OBJECT(_PyObject_ManagedDictPointer(managed_object()))"),
+    ("object", "values_pointer_before", "3.11", "BEFORE_OBJECT(_PyObject_ValuesPointer(managed_object()))"),
+
+    ("chunk", "previous", "3.11-", "offsetof(_PyStackChunk, previous)"),
+    ("chunk", "size", "3.11-", "offsetof(_PyStackChunk, size)"),
 
     # PyModuleObject is private to Objects/moduleobject.c before 3.10; there it
     # is PyObject_HEAD followed by md_dict, i.e. 16 on a 64-bit build.

@@ -313,7 +313,7 @@ fn seeds(args: &[String]) -> Result<(), String> {
         write("snapshot_file", &format!("reduced-{label}.pysnap"), &bytes)?;
         // linetable: the tables of the code objects on the stacks.
         if let Some(Ok(stacks)) = &outcome.dump {
-            let format = seed.snap.interp.version.line_table_format();
+            let format = seed.snap.interp.families.line_table;
             for (n, frame) in stacks.iter().flat_map(|s| &s.frames).enumerate().take(16) {
                 let mut input = vec![format_index(format)];
                 input.extend_from_slice(&frame.code.first_line.to_le_bytes());
@@ -806,7 +806,7 @@ fn slots(label: &str) -> Result<(), String> {
     let tids = seed.snap.tids.clone();
     let entries = walker.threads(|| tids).map_err(|e| e.to_string())?;
     let l = &interp.layout;
-    let modern = interp.version.at_least(3, 11);
+    let modern = interp.families.frames != pysampler_core::interpreter::FrameFamily::FrameObjects;
     for e in &entries {
         let mut raw = Vec::new();
         let _ = walker.raw_frames(e, &mut raw);
@@ -830,7 +830,7 @@ fn slots(label: &str) -> Result<(), String> {
         );
         for i in 0..count {
             let slot = top.addr + l.frame.localsplus + 8 * i as u64;
-            let obj = mem.read_u64(slot).unwrap_or(0) & interp.frame_family().tag_mask();
+            let obj = mem.read_u64(slot).unwrap_or(0) & interp.families.frames.tag_mask();
             let name = names
                 .get(i)
                 .and_then(|n| reader.text(*n).ok())

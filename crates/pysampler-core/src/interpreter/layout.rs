@@ -70,10 +70,11 @@ offsets_struct!(
     }
 );
 offsets_struct!(
-    /// `PyFrameObject` (≤3.10) or `_PyInterpreterFrame` (3.11+).
+    /// `PyFrameObject` (≤3.10) or `_PyInterpreterFrame` (3.11+). `lasti_unit`
+    /// is the bytes per unit `f_lasti` counts (1 up to 3.9, a code unit in 3.10).
     FrameOffsets {
         required: [previous, code, localsplus, size],
-        optional: [lasti, lineno, instr_ptr, owner],
+        optional: [lasti, lasti_unit, lineno, instr_ptr, owner],
     }
 );
 offsets_struct!(
@@ -101,9 +102,13 @@ offsets_struct!(
     BytesOffsets { required: [size, sval], optional: [] }
 );
 offsets_struct!(
-    /// `PyLongObject`: `size` is `ob_size` up to 3.11 and `lv_tag` from 3.12.
+    /// `PyLongObject`: `size` is `ob_size` up to 3.11 and `lv_tag` from 3.12,
+    /// whose low `non_size_bits` hold the sign (`& sign_mask == sign_negative`).
     /// `int_value` is 2.7's `PyIntObject.ob_ival`.
-    LongOffsets { required: [size, digits, digit_bits], optional: [int_value] }
+    LongOffsets {
+        required: [size, digits, digit_bits],
+        optional: [non_size_bits, sign_mask, sign_negative, int_value],
+    }
 );
 offsets_struct!(
     /// `PyFloatObject`.
@@ -118,12 +123,24 @@ offsets_struct!(
     DictOffsets { required: [used], optional: [keys, values, mask, table] }
 );
 offsets_struct!(
-    /// `PyDictKeysObject` and the entries after it; `values_items` is where the
+    /// `PyDictKeysObject` and the entries after it (`entry_size` with hashes,
+    /// `unicode_entry_size` without, 3.11+); `values_items` is where the
     /// array sits inside a split dict's `PyDictValues`.
     DictKeysOffsets {
         required: [entry_size],
-        optional: [size, log2_size, log2_index_bytes, kind, nentries, indices, values_items],
+        optional: [size, log2_size, log2_index_bytes, kind, nentries, indices,
+            unicode_entry_size, values_items],
     }
+);
+offsets_struct!(
+    /// Where an object whose type manages its dict (3.11+) keeps, *before*
+    /// its start, its dict pointer and (3.11) its values pointer: bytes
+    /// below the object's address.
+    ObjectOffsets { required: [], optional: [managed_dict_before, values_pointer_before] }
+);
+offsets_struct!(
+    /// `_PyStackChunk` (3.11+), a piece of a thread's frame stack.
+    ChunkOffsets { required: [], optional: [previous, size] }
 );
 offsets_struct!(
     /// `PyModuleObject`.
@@ -154,6 +171,10 @@ pub struct Layout {
     pub list: SequenceOffsets,
     pub dict: DictOffsets,
     pub dict_keys: DictKeysOffsets,
+    #[serde(default)]
+    pub object: ObjectOffsets,
+    #[serde(default)]
+    pub chunk: ChunkOffsets,
     pub module: ModuleOffsets,
     /// 3.13+: for a Layout field ("thread.native_thread_id"), the byte position
     /// inside `_Py_DebugOffsets` where the running interpreter stores its value.
@@ -183,7 +204,8 @@ sections!(
     "runtime" => runtime, "interpreter" => interpreter, "gil" => gil, "thread" => thread,
     "frame" => frame, "code" => code, "type" => type_, "unicode" => unicode,
     "bytes" => bytes, "long" => long, "float" => float, "tuple" => tuple, "list" => list,
-    "dict" => dict, "dict_keys" => dict_keys, "module" => module,
+    "dict" => dict, "dict_keys" => dict_keys, "object" => object, "chunk" => chunk,
+    "module" => module,
 );
 
 impl Layout {

@@ -28,9 +28,6 @@ pub const MAX_DEPTH: usize = 10_000;
 /// interpreter-internal entry/shim frame, not Python code (3.12+).
 const FIRST_INTERNAL_OWNER: u8 = 3;
 const OWNED_BY_GENERATOR: u8 = 1;
-/// `_PyStackChunk`: previous (0), size (8), top (16), data (24); the same in 3.11–3.15.
-const CHUNK_PREVIOUS: u64 = 0;
-const CHUNK_SIZE: usize = 8;
 /// Largest data-stack chunk copied (chunks are 16 KiB unless a frame needs more).
 const MAX_CHUNK_BYTES: u64 = 4 << 20;
 /// Chunks followed back per walk.
@@ -120,15 +117,24 @@ struct FramePlan {
     /// Low bits to clear from the code reference (tagged on 3.14+).
     tag_mask: u64,
     position: Position,
+    /// Where the frames live in data-stack chunks (3.11+), the chunk's fields.
+    chunks: Option<ChunkFields>,
     /// Bytes of a frame read, up to the last field used.
     block: usize,
+}
+
+/// `_PyStackChunk`'s fields the walker follows.
+#[derive(Clone, Copy)]
+struct ChunkFields {
+    previous: u64,
+    size: u64,
 }
 
 /// Where a frame says which instruction it runs.
 #[derive(Clone, Copy)]
 enum Position {
-    /// ≤3.10: `f_lasti`, an index into the code.
-    LastInstruction { lasti: u64 },
+    /// ≤3.10: `f_lasti`, an index into the code in units of `unit` bytes.
+    LastInstruction { lasti: u64, unit: i64 },
     /// 3.11+: a pointer into the code object's adaptive bytecode, and the
     /// frame's owner (generator, thread, C stack).
     InstructionPointer {
@@ -141,20 +147,32 @@ enum Position {
 impl FramePlan {
     fn new(layout: &crate::interpreter::Layout, family: FrameFamily) -> Result<FramePlan> {
         let f = &layout.frame;
-        let position = match family {
-            FrameFamily::FrameObjects => Position::LastInstruction {
-                lasti: crate::need!(layout, frame.lasti)?,
-            },
+        let (position, chunks) = match family {
+            FrameFamily::FrameObjects => {
+                let position = Position::LastInstruction {
+                    lasti: crate::need!(layout, frame.lasti)?,
+                    // A code unit is a few bytes; a bigger unit is hostile.
+                    unit: crate::need!(layout, frame.lasti_unit)?.min(16) as i64,
+                };
+                (position, None)
+            }
             FrameFamily::InterpreterFramesViaCFrame
             | FrameFamily::InterpreterFrames
-            | FrameFamily::TaggedInterpreterFrames => Position::InstructionPointer {
-                instr_ptr: crate::need!(layout, frame.instr_ptr)?,
-                owner: crate::need!(layout, frame.owner)?,
-                code_adaptive: crate::need!(layout, code.code_adaptive)?,
-            },
+            | FrameFamily::TaggedInterpreterFrames => {
+                let position = Position::InstructionPointer {
+                    instr_ptr: crate::need!(layout, frame.instr_ptr)?,
+                    owner: crate::need!(layout, frame.owner)?,
+                    code_adaptive: crate::need!(layout, code.code_adaptive)?,
+                };
+                let chunks = ChunkFields {
+                    previous: crate::need!(layout, chunk.previous)?,
+                    size: crate::need!(layout, chunk.size)?,
+                };
+                (position, Some(chunks))
+            }
         };
         let last = match position {
-            Position::LastInstruction { lasti } => lasti,
+            Position::LastInstruction { lasti, .. } => lasti,
             Position::InstructionPointer {
                 instr_ptr, owner, ..
             } => instr_ptr.max(owner),
@@ -168,6 +186,7 @@ impl FramePlan {
             code: f.code,
             tag_mask: family.tag_mask(),
             position,
+            chunks,
             block,
         })
     }
@@ -202,13 +221,12 @@ impl FrameWalker {
         thread: &ThreadState,
         out: &mut Vec<RawFrame>,
     ) -> Result<bool> {
-        let family = reader.interp.frame_family();
+        let family = reader.interp.families.frames;
         let plan = FramePlan::new(&reader.interp.layout, family)?;
         let block = plan.block;
         self.start_walk(thread);
-        let modern = matches!(plan.position, Position::InstructionPointer { .. });
-        if modern {
-            self.copy_current_chunk(reader, thread, block);
+        if let Some(fields) = plan.chunks {
+            self.copy_current_chunk(reader, thread, block, fields);
         }
         let mut raw = [0u8; MAX_BLOCK];
         let mut addr = thread.top_frame;
@@ -225,7 +243,7 @@ impl FrameWalker {
             if loops.revisits(addr) {
                 return Err(Error::BadData(format!("frame chain loops at 0x{addr:x}")));
             }
-            self.fetch(reader, addr, &mut raw[..block], modern)?;
+            self.fetch(reader, addr, &mut raw[..block], plan.chunks)?;
             let word = |at: u64| word_at(&raw, at);
             let previous = word(plan.previous);
             let code = word(plan.code) & plan.tag_mask;
@@ -247,14 +265,10 @@ impl FrameWalker {
                         });
                     }
                 }
-                Position::LastInstruction { lasti } => {
+                Position::LastInstruction { lasti, unit } => {
                     let lasti = word(lasti) as i32 as i64;
-                    // 3.10 counts instructions (2 bytes each); older versions count bytes.
-                    let offset = if reader.interp.version.minor == 10 && lasti >= 0 {
-                        lasti * 2
-                    } else {
-                        lasti
-                    };
+                    // -1: no instruction has run yet, whatever the unit.
+                    let offset = if lasti >= 0 { lasti * unit } else { lasti };
                     out.push(RawFrame {
                         addr,
                         code,
@@ -282,7 +296,13 @@ impl FrameWalker {
     }
 
     /// Copies the current data-stack chunk up to the innermost frame.
-    fn copy_current_chunk(&mut self, reader: &ObjectReader, thread: &ThreadState, block: usize) {
+    fn copy_current_chunk(
+        &mut self,
+        reader: &ObjectReader,
+        thread: &ThreadState,
+        block: usize,
+        fields: ChunkFields,
+    ) {
         self.spare.extend(self.chunks.drain(..).map(|w| w.data));
         self.next_chunk = 0;
         let chunk = thread.datastack_chunk;
@@ -291,10 +311,16 @@ impl FrameWalker {
             return; // the innermost frame is elsewhere (a generator, the C stack)
         }
         let len = (top - chunk) as usize + block;
-        self.copy_chunk(reader, chunk, len);
+        self.copy_chunk(reader, chunk, len, fields);
     }
 
-    fn copy_chunk(&mut self, reader: &ObjectReader, chunk: u64, len: usize) -> bool {
+    fn copy_chunk(
+        &mut self,
+        reader: &ObjectReader,
+        chunk: u64,
+        len: usize,
+        fields: ChunkFields,
+    ) -> bool {
         if self.round_chunk_bytes.saturating_add(len as u64) > MAX_ROUND_CHUNK_BYTES {
             return false;
         }
@@ -306,14 +332,14 @@ impl FrameWalker {
             self.spare.push(data);
             return false;
         }
-        self.next_chunk = word_at(&data, CHUNK_PREVIOUS);
+        self.next_chunk = word_at(&data, fields.previous);
         self.chunks.push(Window { start: chunk, data });
         true
     }
 
     /// Copies the next older chunk, if there is one. Returns false when the
     /// chain of chunks is exhausted.
-    fn copy_older_chunk(&mut self, reader: &ObjectReader) -> bool {
+    fn copy_older_chunk(&mut self, reader: &ObjectReader, fields: ChunkFields) -> bool {
         let chunk = self.next_chunk;
         // A chunk seen before means the chain loops (hostile memory).
         if chunk == 0
@@ -327,26 +353,27 @@ impl FrameWalker {
             return false;
         }
         self.next_chunk = 0;
-        let Ok(size) = reader.mem.read_u64(chunk.wrapping_add(CHUNK_SIZE as u64)) else {
+        let Ok(size) = reader.mem.read_u64(chunk.wrapping_add(fields.size)) else {
             return false;
         };
         if size == 0 || size > MAX_CHUNK_BYTES {
             return false;
         }
-        self.copy_chunk(reader, chunk, size as usize)
+        self.copy_chunk(reader, chunk, size as usize, fields)
     }
 
     /// The first `raw.len()` bytes of the frame at `addr`, from this walk's
-    /// copies when they hold it, else read now.
+    /// chunk copies (when frames live in `chunks`) if they hold it, else
+    /// read now.
     fn fetch(
         &mut self,
         reader: &ObjectReader,
         addr: u64,
         raw: &mut [u8],
-        modern: bool,
+        chunks: Option<ChunkFields>,
     ) -> Result<()> {
         let len = raw.len();
-        if modern {
+        if let Some(fields) = chunks {
             loop {
                 if let Some(bytes) = self.chunks.iter().find_map(|w| w.get(addr, len)) {
                     raw.copy_from_slice(bytes);
@@ -355,7 +382,7 @@ impl FrameWalker {
                 // Frames in older chunks are reached in order, so the next
                 // older chunk is the one to copy; others (generators, C stack
                 // entry frames) are read directly.
-                if !self.copy_older_chunk(reader) {
+                if !self.copy_older_chunk(reader, fields) {
                     break;
                 }
             }

@@ -36,7 +36,7 @@ pub fn read_locals(reader: &ObjectReader, frame: u64, code: u64) -> Result<Vec<L
     };
     let mut args = int_at(c.argcount)? as usize + kwonly as usize;
     args += usize::from(flags & CO_VARARGS != 0) + usize::from(flags & CO_VARKEYWORDS != 0);
-    let family = reader.interp.frame_family();
+    let family = reader.interp.families.frames;
     let modern = family != FrameFamily::FrameObjects;
     let (count, names_tuple) = if modern {
         (

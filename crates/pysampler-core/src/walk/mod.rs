@@ -188,7 +188,7 @@ impl StackReader {
         if incomplete || code.is_interpreter_shim() {
             return Ok(None);
         }
-        let line = code.line(self.interp.version.line_table_format(), frame.offset);
+        let line = code.line(self.interp.families.line_table, frame.offset);
         Ok(Some((code, line)))
     }
 

@@ -3,7 +3,7 @@
 //! memory is hostile input.
 
 use crate::error::{Error, Result};
-use crate::interpreter::Interpreter;
+use crate::interpreter::{Interpreter, LanguageFamily};
 use crate::memory::MemorySource;
 
 /// Longest string read, in characters; longer ones are cut.
@@ -32,11 +32,11 @@ impl<'a> ObjectReader<'a> {
 
     /// A `str` on Python 3, a `str` (bytes) on 2.7: what code objects use for names.
     pub fn text(&self, obj: u64) -> Result<String> {
-        if self.interp.version.major == 2 {
-            self.bytes(obj, MAX_STRING_CHARS)
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-        } else {
-            self.unicode(obj, MAX_STRING_CHARS)
+        match self.interp.families.language {
+            LanguageFamily::Python2 => self
+                .bytes(obj, MAX_STRING_CHARS)
+                .map(|b| String::from_utf8_lossy(&b).into_owned()),
+            LanguageFamily::Python3 => self.unicode(obj, MAX_STRING_CHARS),
         }
     }
 
@@ -118,13 +118,20 @@ impl<'a> ObjectReader<'a> {
 
     /// An `int`'s value, when it fits in an i128.
     pub fn int_value(&self, obj: u64) -> Result<Option<i128>> {
-        let l = &self.interp.layout.long;
+        let layout = &self.interp.layout;
+        let l = &layout.long;
         let tag = self.mem.read_u64(obj.wrapping_add(l.size))?;
-        let (negative, ndigits) = if self.interp.version.at_least(3, 12) {
-            (tag & 3 == 2, (tag >> 3) as usize)
-        } else {
-            let size = tag as i64;
-            (size < 0, size.unsigned_abs() as usize)
+        // 3.12+ tag the digit count with the sign; before, `ob_size` is signed.
+        let (negative, ndigits) = match (l.non_size_bits, l.sign_mask, l.sign_negative) {
+            (Some(bits), Some(mask), Some(negative)) => {
+                let shifted = u32::try_from(bits).ok().and_then(|b| tag.checked_shr(b));
+                (tag & mask == negative, shifted.unwrap_or(0) as usize)
+            }
+            (None, None, None) => {
+                let size = tag as i64;
+                (size < 0, size.unsigned_abs() as usize)
+            }
+            _ => return Err(layout.missing("long.non_size_bits, sign_mask and sign_negative")),
         };
         let bits = l.digit_bits as usize;
         let width = if bits <= 15 { 2 } else { 4 };
@@ -201,7 +208,7 @@ impl<'a> ObjectReader<'a> {
                 .read_u64(obj.wrapping_add(self.interp.layout.float.value))?;
             return Ok(float_repr(f64::from_bits(bits)));
         }
-        let is_py2 = self.interp.version.major == 2;
+        let is_py2 = self.interp.families.language == LanguageFamily::Python2;
         if ty == t.unicode_type {
             let s = if is_py2 {
                 self.unicode27(obj, max_chars + 1)?

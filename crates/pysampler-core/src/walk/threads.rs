@@ -146,7 +146,7 @@ impl StatePlan {
     fn new(reader: &ObjectReader) -> Result<StatePlan> {
         let layout = &reader.interp.layout;
         let t = &layout.thread;
-        let top_frame = match reader.interp.frame_family() {
+        let top_frame = match reader.interp.families.frames {
             FrameFamily::FrameObjects => TopFrame::Frame(crate::need!(layout, thread.frame)?),
             FrameFamily::InterpreterFramesViaCFrame => TopFrame::CFrame {
                 cframe: crate::need!(layout, thread.cframe)?,
