@@ -109,9 +109,10 @@ impl Window {
     }
 }
 
-/// The frame fields one walk reads, resolved from the layout once per walk
-/// rather than per frame.
-struct FramePlan {
+/// The frame fields a walk reads, resolved from the layout once (a
+/// `StackReader` keeps its interpreter's) rather than per walk or frame.
+#[derive(Debug, Clone, Copy)]
+pub struct FramePlan {
     previous: u64,
     code: u64,
     /// Low bits to clear from the code reference (tagged on 3.14+).
@@ -124,14 +125,14 @@ struct FramePlan {
 }
 
 /// `_PyStackChunk`'s fields the walker follows.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 struct ChunkFields {
     previous: u64,
     size: u64,
 }
 
 /// Where a frame says which instruction it runs.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 enum Position {
     /// ≤3.10: `f_lasti`, an index into the code in units of `unit` bytes.
     LastInstruction { lasti: u64, unit: i64 },
@@ -145,7 +146,9 @@ enum Position {
 }
 
 impl FramePlan {
-    fn new(layout: &crate::interpreter::Layout, family: FrameFamily) -> Result<FramePlan> {
+    /// Err when the layout lacks a field its frame family needs.
+    pub fn new(interp: &crate::interpreter::Interpreter) -> Result<FramePlan> {
+        let (layout, family) = (&interp.layout, interp.families.frames);
         let f = &layout.frame;
         let (position, chunks) = match family {
             FrameFamily::FrameObjects => {
@@ -215,17 +218,33 @@ pub struct FrameWalker {
 impl FrameWalker {
     /// Appends `thread`'s frames to `out`, innermost first; returns whether
     /// the walk stopped at `MAX_DEPTH`.
+    /// `plan` is `FramePlan::new` of `reader`'s interpreter.
     pub fn walk(
         &mut self,
         reader: &ObjectReader,
+        plan: &FramePlan,
         thread: &ThreadState,
         out: &mut Vec<RawFrame>,
     ) -> Result<bool> {
-        let family = reader.interp.families.frames;
-        let plan = FramePlan::new(&reader.interp.layout, family)?;
-        let block = plan.block;
+        // Plain locals, so the loop keeps them in registers.
+        let FramePlan {
+            previous: previous_at,
+            code: code_at,
+            tag_mask,
+            position,
+            chunks,
+            block,
+        } = *plan;
+        let (modern, instr_ptr_at, owner_at, code_adaptive, lasti_at, lasti_unit) = match position {
+            Position::InstructionPointer {
+                instr_ptr,
+                owner,
+                code_adaptive,
+            } => (true, instr_ptr, owner as usize, code_adaptive, 0, 0),
+            Position::LastInstruction { lasti, unit } => (false, 0, 0, 0, lasti, unit),
+        };
         self.start_walk(thread);
-        if let Some(fields) = plan.chunks {
+        if let Some(fields) = chunks {
             self.copy_current_chunk(reader, thread, block, fields);
         }
         let mut raw = [0u8; MAX_BLOCK];
@@ -243,39 +262,36 @@ impl FrameWalker {
             if loops.revisits(addr) {
                 return Err(Error::BadData(format!("frame chain loops at 0x{addr:x}")));
             }
-            self.fetch(reader, addr, &mut raw[..block], plan.chunks)?;
+            self.fetch(reader, addr, &mut raw[..block], chunks)?;
             let word = |at: u64| word_at(&raw, at);
-            let previous = word(plan.previous);
-            let code = word(plan.code) & plan.tag_mask;
-            match plan.position {
-                Position::InstructionPointer {
-                    instr_ptr,
-                    owner,
-                    code_adaptive,
-                } => {
-                    let owner = raw.get(owner as usize).copied().unwrap_or(u8::MAX);
-                    if owner < FIRST_INTERNAL_OWNER && code != 0 {
-                        let offset =
-                            word(instr_ptr).wrapping_sub(code.wrapping_add(code_adaptive)) as i64;
-                        out.push(RawFrame {
-                            addr,
-                            code,
-                            offset,
-                            is_generator: owner == OWNED_BY_GENERATOR,
-                        });
-                    }
-                }
-                Position::LastInstruction { lasti, unit } => {
-                    let lasti = word(lasti) as i32 as i64;
-                    // -1: no instruction has run yet, whatever the unit.
-                    let offset = if lasti >= 0 { lasti * unit } else { lasti };
+            let previous = word(previous_at);
+            let code = word(code_at) & tag_mask;
+            if modern {
+                let owner = raw.get(owner_at).copied().unwrap_or(u8::MAX);
+                if owner < FIRST_INTERNAL_OWNER && code != 0 {
+                    let offset =
+                        word(instr_ptr_at).wrapping_sub(code.wrapping_add(code_adaptive)) as i64;
                     out.push(RawFrame {
                         addr,
                         code,
                         offset,
-                        is_generator: false,
+                        is_generator: owner == OWNED_BY_GENERATOR,
                     });
                 }
+            } else {
+                let lasti = word(lasti_at) as i32 as i64;
+                // -1: no instruction has run yet, whatever the unit.
+                let offset = if lasti >= 0 {
+                    lasti * lasti_unit
+                } else {
+                    lasti
+                };
+                out.push(RawFrame {
+                    addr,
+                    code,
+                    offset,
+                    is_generator: false,
+                });
             }
             addr = previous;
         }

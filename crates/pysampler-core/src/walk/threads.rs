@@ -1,7 +1,7 @@
 //! Interpreter and thread states: the chains that lead to each thread's frames.
 
 use crate::error::{Error, Result};
-use crate::interpreter::{FrameFamily, GilSource};
+use crate::interpreter::{FrameFamily, GilSource, Interpreter};
 use crate::memory::word_at;
 use crate::walk::objects::ObjectReader;
 
@@ -85,10 +85,10 @@ pub fn interpreters(reader: &ObjectReader) -> Result<Vec<InterpreterState>> {
 /// state anyway once the thread is paused.
 pub fn thread_states(
     reader: &ObjectReader,
+    plan: &StatePlan,
     interp: &InterpreterState,
     with_top_frame: bool,
 ) -> Result<Vec<ThreadState>> {
-    let plan = StatePlan::new(reader)?;
     let mut threads: Vec<ThreadState> = Vec::new();
     let mut addr = interp.tstate_head;
     let mut raw = vec![0u8; plan.block];
@@ -105,8 +105,7 @@ pub fn thread_states(
 
 /// `state` read again: its innermost frame as of now. Called once the
 /// thread is paused, since the list was read while it ran.
-pub fn reread(reader: &ObjectReader, state: &ThreadState) -> Result<ThreadState> {
-    let plan = StatePlan::new(reader)?;
+pub fn reread(reader: &ObjectReader, plan: &StatePlan, state: &ThreadState) -> Result<ThreadState> {
     let block = plan.block;
     let mut raw = [0u8; MAX_FRESH_BYTES];
     let raw = raw
@@ -119,9 +118,10 @@ pub fn reread(reader: &ObjectReader, state: &ThreadState) -> Result<ThreadState>
 /// Largest thread-state header re-read per sample, on the stack.
 const MAX_FRESH_BYTES: usize = 4096;
 
-/// The thread-state fields a read uses, resolved from the layout once per
-/// read of the list (or of one state) rather than per thread.
-struct StatePlan {
+/// The thread-state fields a read uses, resolved from the layout once (a
+/// `StackReader` keeps its interpreter's) rather than per read.
+#[derive(Debug, Clone, Copy)]
+pub struct StatePlan {
     next: u64,
     thread_id: u64,
     top_frame: TopFrame,
@@ -132,7 +132,7 @@ struct StatePlan {
 }
 
 /// Where a thread state says which frame is innermost.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 enum TopFrame {
     /// ≤3.10: `tstate->frame`.
     Frame(u64),
@@ -143,10 +143,11 @@ enum TopFrame {
 }
 
 impl StatePlan {
-    fn new(reader: &ObjectReader) -> Result<StatePlan> {
-        let layout = &reader.interp.layout;
+    /// Err when the layout lacks a field its frame family needs.
+    pub fn new(interp: &Interpreter) -> Result<StatePlan> {
+        let layout = &interp.layout;
         let t = &layout.thread;
-        let top_frame = match reader.interp.families.frames {
+        let top_frame = match interp.families.frames {
             FrameFamily::FrameObjects => TopFrame::Frame(crate::need!(layout, thread.frame)?),
             FrameFamily::InterpreterFramesViaCFrame => TopFrame::CFrame {
                 cframe: crate::need!(layout, thread.cframe)?,
