@@ -299,6 +299,10 @@ impl Layout {
     /// The error for an optional field the caller's family needs but this
     /// layout lacks (a table out of date, or a hostile snapshot).
     pub fn missing(&self, path: &str) -> Error {
+        // The table's name for the section of the `type_` field.
+        let path = path
+            .strip_prefix("type_.")
+            .map_or(path.to_string(), |f| format!("type.{f}"));
         Error::Layout {
             version: self.version.clone(),
             detail: format!("no {path}, which this version's structures need"),
@@ -361,6 +365,15 @@ mod tests {
         assert!(t27.set("thread.next", None).is_err());
         t27.set("thread.native_thread_id", Some(0)).unwrap();
         assert_eq!(t27.thread.native_thread_id, Some(0));
+    }
+
+    #[test]
+    fn a_missing_field_is_named_as_in_the_table() {
+        let t = table("3.9");
+        assert!(crate::need!(t, type_.heap_cached_keys).is_ok());
+        let err = crate::need!(t, frame.instr_ptr).unwrap_err().to_string();
+        assert!(err.contains("no frame.instr_ptr"), "{err}");
+        assert!(t.missing("type_.x").to_string().contains("no type.x"));
     }
 
     #[test]
