@@ -177,7 +177,7 @@ fn walk(c: &mut Criterion, all: &[Loaded]) {
 fn linetable(c: &mut Criterion, all: &[Loaded]) {
     for l in all {
         let mut group = c.benchmark_group(format!("linetable/{}", l.version));
-        let format = l.snap.interp.version.line_table_format();
+        let format = l.snap.interp.families.line_table;
         let mut reader = l.snap.stack_reader();
         let mut raw = Vec::new();
         reader.raw_frames(&l.entry, &mut raw).unwrap();

@@ -12,13 +12,34 @@ the same table; one that differs is written as a patch-level `X.Y.Z.toml`.
     python3 python-offsets/generate.py              # (re)write the tables
     python3 python-offsets/generate.py --check      # diff against committed: 0 same, 1 differ, 2 missing
     python3 python-offsets/generate.py --only 3.12  # restrict (repeatable / comma-separated)
+    python3 python-offsets/generate.py --minors     # the supported minor versions
+
+The minor versions are the core crate's (SUPPORTED in
+crates/pysampler-core/src/interpreter/families.rs, the one place they are
+listed). --check compares the offsets, not the patch release a table was made
+from: a minor's table stands for all its patch releases, so checking it against
+3.12.2's headers when it was made from 3.12.1's passes if the offsets agree
+(a patch-level override, X.Y.Z.toml, is by definition for that patch only).
 
 Standard library only.
 """
-import argparse, difflib, glob, os, shutil, subprocess, sys, tempfile
+import argparse, difflib, glob, os, re, shutil, subprocess, sys, tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MINORS = ["2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14", "3.15"]
+FAMILIES_RS = os.path.join(HERE, "..", "crates", "pysampler-core", "src", "interpreter", "families.rs")
+
+
+def supported_minors():
+    """["2.7", "3.6", ...]: the `supported(X, Y, ...)` rows of the core crate's
+    SUPPORTED table."""
+    with open(FAMILIES_RS) as f:
+        rows = re.findall(r"^\s*supported\((\d+),\s*(\d+),", f.read(), re.M)
+    if not rows:
+        sys.exit("error: no supported(X, Y, ...) rows in %s" % FAMILIES_RS)
+    return ["%s.%s" % row for row in rows]
+
+
+MINORS = supported_minors()
 VARIANTS = {"3.11": ["/usr/bin/python3.11"]}  # Debian's system 3.11 vs pyenv's
 SID_ROOT = os.environ.get("PYSAMPLER_SID_ROOT") or os.path.expanduser("~/.cache/pysampler/sid-root")
 
@@ -32,14 +53,29 @@ HEADERS = [
     ("3.9-", "internal/pycore_runtime.h"), ("3.9-", "internal/pycore_interp.h"),
     ("3.10-", "internal/pycore_moduleobject.h"),
     ("3.11-3.13", "internal/pycore_frame.h"),
+    ("3.11-", "internal/pycore_object.h"),
     ("3.14-", "internal/pycore_interpframe_structs.h"),
     ("3.11-", "internal/pycore_dict.h"),
     ("3.12-", "internal/pycore_gil.h"),
+    ("3.12-", "internal/pycore_long.h"),
     ("3.14-", "internal/pycore_debug_offsets.h"),  # 3.13 has it in pycore_runtime.h
 ]
 
 # Extra C declarations after the headers.
 PRELUDES = [
+    ("3.11-", """\
+/* Where a managed-dict object (3.11+) keeps its dict or values pointer, before
+   the object: the header's own accessor asked about a fake object whose type
+   has the flag the accessor asserts (3.12 has no macro for the place). */
+static PyTypeObject managed_type;
+static PyObject managed_objects[8];
+static PyObject *managed_object(void) {
+    managed_type.tp_flags = Py_TPFLAGS_MANAGED_DICT;
+    Py_SET_TYPE(&managed_objects[7], &managed_type);
+    return &managed_objects[7];
+}
+#define BEFORE_OBJECT(pointer) ((char *)managed_object() - (char *)(pointer))
+"""),
     ("3.6-3.10", """\
 /* PyDictKeysObject / PyDictKeyEntry live in Objects/dict-common.h, which is not
    installed before 3.11: an equivalent declaration (3.6 spells dk_indices as a
@@ -89,6 +125,10 @@ FIELDS = [
     ("frame", "instr_ptr", "3.11-3.12", "offsetof(_PyInterpreterFrame, prev_instr)"),
     ("frame", "instr_ptr", "3.13-", "offsetof(_PyInterpreterFrame, instr_ptr)"),
     ("frame", "owner", "3.11-", "offsetof(_PyInterpreterFrame, owner)"),
+    # Bytes per unit of f_lasti: up to 3.9 it is a byte offset; 3.10 counts
+    # code units (PyFrame_GetLineNumber multiplies by sizeof(_Py_CODEUNIT)).
+    ("frame", "lasti_unit", "-3.9", "1"),
+    ("frame", "lasti_unit", "3.10", "sizeof(_Py_CODEUNIT)"),
     ("frame", "localsplus", "-3.10", "offsetof(PyFrameObject, f_localsplus)"),
     ("frame", "localsplus", "3.11-", "offsetof(_PyInterpreterFrame, localsplus)"),
     ("frame", "size", "-3.10", "sizeof(PyFrameObject)"),
@@ -137,6 +177,10 @@ FIELDS = [
     ("long", "digits", "-3.11", "offsetof(PyLongObject, ob_digit)"),
     ("long", "digits", "3.12-", "offsetof(PyLongObject, long_value.ob_digit)"),
     ("long", "digit_bits", "*", "PyLong_SHIFT"),
+    # 3.12+ lv_tag: the digit count shifted past the sign bits (pycore_long.h).
+    ("long", "non_size_bits", "3.12-", "NON_SIZE_BITS"),
+    ("long", "sign_mask", "3.12-", "SIGN_MASK"),
+    ("long", "sign_negative", "3.12-", "SIGN_NEGATIVE"),
     ("long", "int_value", "2.7", "offsetof(PyIntObject, ob_ival)"),
 
     ("float", "value", "*", "offsetof(PyFloatObject, ob_fval)"),
@@ -160,7 +204,17 @@ FIELDS = [
     ("dict_keys", "indices", "3.0-", "offsetof(PyDictKeysObject, dk_indices)"),
     ("dict_keys", "entry_size", "2.7", "sizeof(PyDictEntry)"),
     ("dict_keys", "entry_size", "3.0-", "sizeof(PyDictKeyEntry)"),
+    ("dict_keys", "unicode_entry_size", "3.11-", "sizeof(PyDictUnicodeEntry)"),
     ("dict_keys", "values_items", "3.11-", "offsetof(PyDictValues, values)"),
+
+    # Bytes before the object (see the 3.11- prelude).
+    ("object", "managed_dict_before", "3.11", "BEFORE_OBJECT(_PyObject_ManagedDictPointer(managed_object()))"),
+    ("object", "managed_dict_before", "3.12", "BEFORE_OBJECT(_PyObject_DictOrValuesPointer(managed_object()))"),
+    ("object", "managed_dict_before", "3.13-", "BEFORE_OBJECT(_PyObject_ManagedDictPointer(managed_object()))"),
+    ("object", "values_pointer_before", "3.11", "BEFORE_OBJECT(_PyObject_ValuesPointer(managed_object()))"),
+
+    ("chunk", "previous", "3.11-", "offsetof(_PyStackChunk, previous)"),
+    ("chunk", "size", "3.11-", "offsetof(_PyStackChunk, size)"),
 
     # PyModuleObject is private to Objects/moduleobject.c before 3.10; there it
     # is PyObject_HEAD followed by md_dict, i.e. 16 on a 64-bit build.
@@ -373,10 +427,39 @@ def generate(minors, outdir, workdir):
     return written, missing, complete
 
 
-def stale_overrides(complete, written):
+def stale_overrides(complete, written, tables):
     """Committed X.Y.Z.toml overrides that the variants no longer call for."""
-    names = {os.path.basename(p) for m in complete for p in glob.glob(os.path.join(HERE, m + ".*.toml"))}
+    names = {os.path.basename(p) for m in complete for p in glob.glob(os.path.join(tables, m + ".*.toml"))}
     return sorted(names - set(written))
+
+
+def offsets(path):
+    """(the table's lines without its header comment and version line, that version)."""
+    if not os.path.exists(path):
+        return [], None
+    lines, version = [], None
+    with open(path) as f:
+        for line in f:
+            if line.startswith("version = "):
+                version = line.split("=", 1)[1].strip().strip('"')
+            elif not line.startswith("#"):
+                lines.append(line)
+    return lines, version
+
+
+def compare(name, committed_dir, generated_dir):
+    """True when the committed table `name` has the generated offsets; prints
+    the difference (or, for another patch release with the same offsets, a note)."""
+    (old, old_version), (new, new_version) = [
+        offsets(os.path.join(d, name)) for d in (committed_dir, generated_dir)]
+    if old_version is not None and old == new:
+        if old_version != new_version:
+            print("note: %s: made from %s, checked against %s: same offsets"
+                  % (name, old_version, new_version), file=sys.stderr)
+        return True
+    sys.stdout.writelines(difflib.unified_diff(
+        old, new, "committed/%s (%s)" % (name, old_version), "generated/%s (%s)" % (name, new_version)))
+    return False
 
 
 def main():
@@ -387,7 +470,13 @@ def main():
                     help="only this minor (repeatable, or comma-separated)")
     ap.add_argument("--allow-missing", action="store_true",
                     help="with --check, skip minors whose interpreter is not installed")
+    ap.add_argument("--tables", metavar="DIR", default=HERE,
+                    help="with --check, the committed tables to compare (default: this directory)")
+    ap.add_argument("--minors", action="store_true", help="print the supported minor versions and exit")
     args = ap.parse_args()
+    if args.minors:
+        print(" ".join(MINORS))
+        return 0
     minors = [m for arg in args.only for m in arg.split(",")] if args.only else MINORS
     unknown = [m for m in minors if m not in MINORS]
     if unknown:
@@ -397,7 +486,7 @@ def main():
         outdir = os.path.join(work, "out") if args.check else HERE
         os.makedirs(outdir, exist_ok=True)
         written, missing, complete = generate(minors, outdir, work)
-        stale = stale_overrides(complete, written)
+        stale = stale_overrides(complete, written, args.tables if args.check else HERE)
         if not args.check:
             for name in stale:
                 os.remove(os.path.join(HERE, name))
@@ -407,11 +496,8 @@ def main():
             return 0
         status = 0
         for name in sorted(written + stale, key=lambda n: vkey(n[:-len(".toml")])):
-            old, new = [open(p).readlines() if os.path.exists(p) else []
-                        for p in (os.path.join(HERE, name), os.path.join(outdir, name))]
-            diff = list(difflib.unified_diff(old, new, "committed/" + name, "generated/" + name))
-            sys.stdout.writelines(diff)
-            status = status or (1 if diff else 0)
+            if not compare(name, args.tables, outdir):
+                status = 1
         if missing and not args.allow_missing:
             print("error: cannot check %s: no interpreter installed for CPython %s "
                   "(install it, or pass --allow-missing to skip)"

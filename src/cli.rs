@@ -67,7 +67,7 @@ const DIFF_EXAMPLES: &str = "Examples:
     name = "pysampler",
     version,
     long_version = long_version_text(),
-    about = "A sampling profiler for Python programs (CPython 2.7 and 3.6-3.15)",
+    about = about_text(),
     propagate_version = true
 )]
 pub struct Cli {
@@ -348,6 +348,13 @@ pub fn parse_duration(text: &str) -> Result<f64, String> {
         )),
         Err(_) => Err(format!("'{text}' is not a number of seconds")),
     }
+}
+
+fn about_text() -> String {
+    format!(
+        "A sampling profiler for Python programs (CPython {})",
+        pysampler_core::interpreter::families::supported_versions_text()
+    )
 }
 
 fn long_version_text() -> &'static str {

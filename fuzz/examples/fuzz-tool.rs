@@ -208,7 +208,7 @@ fn seeds(args: &[String]) -> Result<(), String> {
         write("snapshot_file", &format!("reduced-{label}.pysnap"), &bytes)?;
         // linetable: the tables of the code objects on the stacks.
         if let Some(Ok(stacks)) = &outcome.dump {
-            let format = seed.snap.interp.version.line_table_format();
+            let format = seed.snap.interp.families.line_table;
             for (n, frame) in stacks.iter().flat_map(|s| &s.frames).enumerate().take(16) {
                 let mut input = vec![format_index(format)];
                 input.extend_from_slice(&frame.code.first_line.to_le_bytes());
@@ -611,6 +611,20 @@ fn synth_wide(out: &Path, threads: usize, depth: usize) -> Result<(), String> {
     let seed = pysampler_fuzz::seed(label_index("3.12")? as u8).ok_or("seed 3.12 missing")?;
     let mut interp = seed.snap.interp.clone();
     let l = interp.layout.clone();
+    let missing = |field: &str| format!("the 3.12 seed's layout has no {field}");
+    let cframe_current_frame = l
+        .thread
+        .cframe_current_frame
+        .ok_or_else(|| missing("thread.cframe_current_frame"))?;
+    let cframe_at = l.thread.cframe.ok_or_else(|| missing("thread.cframe"))?;
+    let native_id_at = l
+        .thread
+        .native_thread_id
+        .ok_or_else(|| missing("thread.native_thread_id"))?;
+    let instr_ptr_at = l
+        .frame
+        .instr_ptr
+        .ok_or_else(|| missing("frame.instr_ptr"))?;
     const HEAD: u64 = 0x10000;
     const INTERP: u64 = 0x20000;
     const CFRAME: u64 = 0x30000;
@@ -627,7 +641,7 @@ fn synth_wide(out: &Path, threads: usize, depth: usize) -> Result<(), String> {
     let mut istate = vec![0u8; 4096];
     put(&mut istate, l.interpreter.tstate_head, TSTATES);
     let mut cframe = vec![0u8; 64];
-    put(&mut cframe, l.thread.cframe_current_frame, FRAMES);
+    put(&mut cframe, cframe_current_frame, FRAMES);
     let mut tstates = vec![0u8; threads * TSTATE_SIZE as usize];
     for i in 0..threads as u64 {
         let base = i * TSTATE_SIZE;
@@ -637,9 +651,9 @@ fn synth_wide(out: &Path, threads: usize, depth: usize) -> Result<(), String> {
             0
         };
         put(&mut tstates, base + l.thread.next, next);
-        put(&mut tstates, base + l.thread.cframe, CFRAME);
+        put(&mut tstates, base + cframe_at, CFRAME);
         put(&mut tstates, base + l.thread.thread_id, 0x7000_0000 + i);
-        put(&mut tstates, base + l.thread.native_thread_id, 1000 + i);
+        put(&mut tstates, base + native_id_at, 1000 + i);
     }
     let mut frames = vec![0u8; depth * FRAME_SIZE as usize];
     for i in 0..depth as u64 {
@@ -651,7 +665,7 @@ fn synth_wide(out: &Path, threads: usize, depth: usize) -> Result<(), String> {
         };
         put(&mut frames, base + l.frame.previous, prev);
         put(&mut frames, base + l.frame.code, CODE);
-        put(&mut frames, base + l.frame.instr_ptr, CODE + 0x100);
+        put(&mut frames, base + instr_ptr_at, CODE + 0x100);
     }
     interp.interp_head_ptr = HEAD;
     let memory = SnapshotMemory::from_regions(
@@ -692,20 +706,18 @@ fn slots(label: &str) -> Result<(), String> {
     let tids = seed.snap.tids.clone();
     let entries = walker.threads(|| tids).map_err(|e| e.to_string())?;
     let l = &interp.layout;
-    let modern = interp.version.at_least(3, 11);
+    let modern = interp.families.frames != pysampler_core::interpreter::FrameFamily::FrameObjects;
     for e in &entries {
         let mut raw = Vec::new();
         let _ = walker.raw_frames(e, &mut raw);
         let Some(top) = raw.first() else { continue };
-        let count_off = if modern {
-            l.code.nlocalsplus
+        let (count_off, names_off) = if modern {
+            (l.code.nlocalsplus, l.code.localsplusnames)
         } else {
-            l.code.nlocals
+            (Some(l.code.nlocals), l.code.varnames)
         };
-        let names_off = if modern {
-            l.code.localsplusnames
-        } else {
-            l.code.varnames
+        let (Some(count_off), Some(names_off)) = (count_off, names_off) else {
+            return Err("the seed's layout has no locals fields".into());
         };
         let count = mem.read_u32(top.code + count_off).unwrap_or(0).min(64) as usize;
         let names = reader
@@ -718,7 +730,7 @@ fn slots(label: &str) -> Result<(), String> {
         );
         for i in 0..count {
             let slot = top.addr + l.frame.localsplus + 8 * i as u64;
-            let obj = mem.read_u64(slot).unwrap_or(0) & interp.frame_family().tag_mask();
+            let obj = mem.read_u64(slot).unwrap_or(0) & interp.families.frames.tag_mask();
             let name = names
                 .get(i)
                 .and_then(|n| reader.text(*n).ok())

@@ -575,11 +575,12 @@ pub fn layout_input(data: &[u8]) -> Option<(&'static Seed, Interpreter)> {
         overrides.push((field.clone(), value));
     }
     let layout = with_overrides(&interp.layout, &overrides)?;
+    // Layout seeds are 3.13+, which always have `_PyRuntime.interpreters`.
     let runtime = interp
         .interp_head_ptr
-        .wrapping_sub(interp.layout.runtime.interpreters_head);
+        .wrapping_sub(interp.layout.runtime.interpreters_head?);
     let mut patched = interp.clone();
-    patched.interp_head_ptr = runtime.wrapping_add(layout.runtime.interpreters_head);
+    patched.interp_head_ptr = runtime.wrapping_add(layout.runtime.interpreters_head?);
     patched.layout = layout;
     Some((seed, patched))
 }

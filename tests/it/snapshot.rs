@@ -10,7 +10,9 @@ use pysampler::process::memory::{LiveMemory, MemorySource};
 use pysampler::process::pause;
 use pysampler::process::ProcessInfo;
 use pysampler::Error;
-use pysampler_core::interpreter::{GilSource, Interpreter, KnownObjects, Layout, Version};
+use pysampler_core::interpreter::{
+    Families, GilSource, Interpreter, KnownObjects, Layout, Version,
+};
 use pysampler_core::snapshot::{Metadata, Snapshot, SnapshotMemory};
 use pysampler_core::walk::{StackReader, ThreadStack};
 use std::path::Path;
@@ -281,8 +283,10 @@ fn snapshot_matches_live_3_13() {
 // ---- hostile files --------------------------------------------------------
 
 fn interpreter() -> Interpreter {
+    let version = Version::new(3, 12, Some(1));
     Interpreter {
-        version: Version::new(3, 12, Some(1)),
+        families: Families::of(&version).unwrap(),
+        version,
         layout: Layout::default(),
         interp_head_ptr: 0x1000,
         gil: GilSource::Unknown,

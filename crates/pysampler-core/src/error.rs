@@ -26,7 +26,7 @@ pub enum Error {
     #[error("process {pid} replaced itself with another program ({exe}) by exec: there is no Python stack to read any more")]
     ProcessReplaced { pid: i32, exe: String },
 
-    #[error("Python {version} is not supported by pysampler (supported: 2.7 and 3.6 to 3.15)")]
+    #[error("Python {version} is not supported by pysampler (supported: {supported})", supported = crate::interpreter::families::supported_versions_text())]
     UnsupportedVersion { version: String },
 
     #[error("could not tell which Python version process {pid} runs: {detail}")]

@@ -1,5 +1,6 @@
 //! Which CPython a process runs, where its runtime state is, and its `Layout`.
 
+pub mod families;
 pub mod layout;
 pub mod tables;
 pub mod version;
@@ -8,14 +9,16 @@ use crate::elf::Binary;
 use crate::error::{Error, Result};
 use crate::maps::MappedFile;
 use crate::memory::{word_at, MemorySource};
+pub use families::{Families, FrameFamily, InstanceDictFamily, LanguageFamily};
 pub use layout::Layout;
-pub use version::{FrameFamily, Version};
+pub use version::Version;
 
 /// `_Py_DebugOffsets.cookie`, at the start of `_PyRuntime` in 3.13+.
 const DEBUG_COOKIE: &[u8; 8] = b"xdebugpy";
 
 /// Where the running interpreter keeps the state pysampler starts from.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "StoredInterpreter")]
 pub struct Interpreter {
     pub version: Version,
     pub layout: Layout,
@@ -25,6 +28,45 @@ pub struct Interpreter {
     pub types: KnownObjects,
     /// The binary that holds the runtime (libpython or the executable).
     pub runtime_binary: String,
+    /// The version's families (`families::SUPPORTED`); not stored in a
+    /// snapshot, which has the version to find them again.
+    #[serde(skip_serializing)]
+    pub families: Families,
+}
+
+/// An `Interpreter` as a snapshot stores it, its layout as written then
+/// (see `Layout::restore`).
+#[derive(serde::Deserialize)]
+struct StoredInterpreter {
+    version: Version,
+    layout: serde_json::Value,
+    interp_head_ptr: u64,
+    gil: GilSource,
+    types: KnownObjects,
+    runtime_binary: String,
+}
+
+impl TryFrom<StoredInterpreter> for Interpreter {
+    type Error = String;
+
+    fn try_from(stored: StoredInterpreter) -> std::result::Result<Interpreter, String> {
+        let table = tables::layout_for(&stored.version).map_err(|e| e.to_string())?;
+        let families = Families::of(&stored.version).ok_or_else(|| {
+            Error::UnsupportedVersion {
+                version: stored.version.to_string(),
+            }
+            .to_string()
+        })?;
+        Ok(Interpreter {
+            families,
+            layout: Layout::restore(&stored.layout, &table)?,
+            version: stored.version,
+            interp_head_ptr: stored.interp_head_ptr,
+            gil: stored.gil,
+            types: stored.types,
+            runtime_binary: stored.runtime_binary,
+        })
+    }
 }
 
 /// How to tell which thread holds the GIL.
@@ -79,15 +121,14 @@ impl Interpreter {
     ) -> Result<Interpreter> {
         let binary = find_runtime_binary(process, load)?;
         let version = detect_version(process, &binary, mem)?;
-        if !version.is_supported() {
-            return Err(Error::UnsupportedVersion {
-                version: version.to_string(),
-            });
-        }
+        let families = Families::of(&version).ok_or_else(|| Error::UnsupportedVersion {
+            version: version.to_string(),
+        })?;
         let mut layout = tables::layout_for(&version)?;
         let mut version = version;
         let interp_head_ptr = if let Some(runtime) = binary.symbol("_PyRuntime") {
-            if version.at_least(3, 13) {
+            // 3.13+ publish their own layout; the table says where.
+            if !layout.debug_offsets.is_empty() {
                 let (published, overrides) =
                     read_debug_offsets(process.pid, mem, runtime, &layout)?;
                 if published.minor_key() != version.minor_key() {
@@ -104,7 +145,7 @@ impl Interpreter {
                         detail,
                     })?;
             }
-            runtime + layout.runtime.interpreters_head
+            runtime.wrapping_add(crate::need!(layout, runtime.interpreters_head)?)
         } else if let Some(head) = binary.symbol("interp_head") {
             head
         } else {
@@ -116,18 +157,19 @@ impl Interpreter {
                 ),
             });
         };
-        let gil = if version.at_least(3, 12) {
-            GilSource::InterpreterGil
-        } else if version.at_least(3, 7) {
-            binary
+        // Which thread holds the GIL, by what the layout has: a GIL per
+        // interpreter (3.12+, `ceval.gil`), `_PyRuntime`'s current thread
+        // state (3.7–3.11), or the `_PyThreadState_Current` global.
+        let gil = match (layout.interpreter.ceval_gil, layout.runtime.tstate_current) {
+            (Some(_), _) => GilSource::InterpreterGil,
+            (None, Some(at)) => binary
                 .symbol("_PyRuntime")
-                .map(|r| GilSource::CurrentThreadPointer(r + layout.runtime.tstate_current))
-                .unwrap_or(GilSource::Unknown)
-        } else {
-            binary
+                .map(|runtime| GilSource::CurrentThreadPointer(runtime.wrapping_add(at)))
+                .unwrap_or(GilSource::Unknown),
+            (None, None) => binary
                 .symbol("_PyThreadState_Current")
                 .map(GilSource::CurrentThreadPointer)
-                .unwrap_or(GilSource::Unknown)
+                .unwrap_or(GilSource::Unknown),
         };
         let sym = |name: &str| binary.symbol(name).unwrap_or(0);
         let types = KnownObjects {
@@ -137,11 +179,7 @@ impl Interpreter {
             float_type: sym("PyFloat_Type"),
             bool_type: sym("PyBool_Type"),
             unicode_type: sym("PyUnicode_Type"),
-            bytes_type: if version.major == 2 {
-                sym("PyString_Type")
-            } else {
-                sym("PyBytes_Type")
-            },
+            bytes_type: sym(families.language.bytes_type_symbol()),
             tuple_type: sym("PyTuple_Type"),
             dict_type: sym("PyDict_Type"),
             none: sym("_Py_NoneStruct"),
@@ -159,11 +197,8 @@ impl Interpreter {
             gil,
             types,
             runtime_binary: binary.path.clone(),
+            families,
         })
-    }
-
-    pub fn frame_family(&self) -> FrameFamily {
-        self.version.frame_family()
     }
 }
 

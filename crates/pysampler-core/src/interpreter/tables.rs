@@ -24,20 +24,33 @@ pub fn layout_for(version: &Version) -> Result<Layout> {
     })
 }
 
-/// Minor versions with a table, for `--version` and error messages.
-pub fn supported_minors() -> Vec<&'static str> {
-    let mut minors: Vec<&'static str> = TABLES
-        .iter()
-        .map(|(k, _)| *k)
-        .filter(|k| k.matches('.').count() == 1)
-        .collect();
-    minors.sort_by_key(|k| Version::parse(k).map(|v| (v.major, v.minor)));
-    minors
+/// The supported minor versions ("3.12"), oldest first, for `--version`.
+pub fn supported_minors() -> Vec<String> {
+    crate::interpreter::families::supported_versions()
+        .map(|(major, minor)| format!("{major}.{minor}"))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_supported_version_has_a_table_and_every_table_a_supported_version() {
+        for minor in supported_minors() {
+            assert!(
+                TABLES.iter().any(|(k, _)| *k == minor),
+                "no python-offsets/{minor}.toml"
+            );
+        }
+        for (key, _) in TABLES {
+            let version = Version::parse(key).unwrap();
+            assert!(
+                version.is_supported(),
+                "{key}.toml: not in families::SUPPORTED"
+            );
+        }
+    }
 
     #[test]
     fn every_table_parses() {

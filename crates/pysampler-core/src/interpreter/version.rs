@@ -1,6 +1,5 @@
 //! CPython versions and what they imply about the interpreter's structures.
 
-use crate::walk::linetable::LineTableFormat;
 use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
@@ -68,37 +67,9 @@ impl Version {
         format!("{}.{}", self.major, self.minor)
     }
 
-    pub fn at_least(&self, major: u32, minor: u32) -> bool {
-        (self.major, self.minor) >= (major, minor)
-    }
-
+    /// Whether pysampler reads this version (`families::SUPPORTED` lists them).
     pub fn is_supported(&self) -> bool {
-        (self.major == 2 && self.minor == 7) || (self.major == 3 && (6..=15).contains(&self.minor))
-    }
-
-    /// How frames are chained and what they point to.
-    pub fn frame_family(&self) -> FrameFamily {
-        if !self.at_least(3, 11) {
-            FrameFamily::FrameObjects
-        } else if !self.at_least(3, 13) {
-            FrameFamily::InterpreterFramesViaCFrame
-        } else if !self.at_least(3, 14) {
-            FrameFamily::InterpreterFrames
-        } else {
-            FrameFamily::TaggedInterpreterFrames
-        }
-    }
-
-    pub fn line_table_format(&self) -> LineTableFormat {
-        if self.major == 2 {
-            LineTableFormat::Lnotab27
-        } else if !self.at_least(3, 10) {
-            LineTableFormat::Lnotab36
-        } else if self.minor == 10 {
-            LineTableFormat::Linetable310
-        } else {
-            LineTableFormat::Locations311
-        }
+        super::families::Families::of(self).is_some()
     }
 }
 
@@ -107,31 +78,6 @@ impl fmt::Display for Version {
         match self.patch {
             Some(p) => write!(f, "{}.{}.{}{}", self.major, self.minor, p, self.release),
             None => write!(f, "{}.{}", self.major, self.minor),
-        }
-    }
-}
-
-/// What really differs between CPython generations in how a stack is stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FrameFamily {
-    /// ≤3.10: heap `PyFrameObject`s chained by `f_back` from `tstate->frame`.
-    FrameObjects,
-    /// 3.11–3.12: `_PyInterpreterFrame`s in the thread's data stack, reached
-    /// through `tstate->cframe->current_frame`.
-    InterpreterFramesViaCFrame,
-    /// 3.13: the same frames, reached through `tstate->current_frame`; the
-    /// executable may be a non-code object.
-    InterpreterFrames,
-    /// 3.14+: as 3.13, but `f_executable` and locals are tagged `_PyStackRef`s.
-    TaggedInterpreterFrames,
-}
-
-impl FrameFamily {
-    /// Low bits to clear from a frame's object references.
-    pub fn tag_mask(self) -> u64 {
-        match self {
-            FrameFamily::TaggedInterpreterFrames => !3,
-            _ => !0,
         }
     }
 }
@@ -151,16 +97,9 @@ mod tests {
     }
 
     #[test]
-    fn families() {
-        let v = |m| Version::new(3, m, Some(0));
-        assert_eq!(v(10).frame_family(), FrameFamily::FrameObjects);
-        assert_eq!(
-            v(12).frame_family(),
-            FrameFamily::InterpreterFramesViaCFrame
-        );
-        assert_eq!(v(13).frame_family(), FrameFamily::InterpreterFrames);
-        assert_eq!(v(15).frame_family(), FrameFamily::TaggedInterpreterFrames);
-        assert!(!v(16).is_supported());
+    fn supported() {
+        assert!(!Version::new(3, 16, Some(0)).is_supported());
+        assert!(Version::new(3, 15, None).is_supported());
         assert!(Version::new(2, 7, Some(18)).is_supported());
     }
 }

@@ -280,9 +280,11 @@ mod tests {
     }
 
     pub(crate) fn metadata() -> Metadata {
-        use crate::interpreter::{GilSource, KnownObjects, Layout, Version};
+        use crate::interpreter::{Families, GilSource, KnownObjects, Layout, Version};
+        let version = Version::new(3, 12, Some(1));
         let interp = Interpreter {
-            version: Version::new(3, 12, Some(1)),
+            families: Families::of(&version).unwrap(),
+            version,
             layout: Layout::default(),
             interp_head_ptr: 0x1000,
             gil: GilSource::Unknown,

@@ -121,8 +121,14 @@ impl CodeCache {
 /// the last identifying field. Returns (offset, length).
 pub fn fingerprint_span(layout: &crate::interpreter::Layout) -> (u64, usize) {
     let l = &layout.code;
-    let fields = [l.name, l.qualname, l.filename, l.firstlineno, l.linetable];
-    let present = fields.iter().copied().filter(|f| *f != 0);
+    let fields = [
+        Some(l.name),
+        l.qualname,
+        Some(l.filename),
+        Some(l.firstlineno),
+        Some(l.linetable),
+    ];
+    let present = fields.iter().copied().flatten();
     let start = present.clone().min().unwrap_or(0);
     let end = present.max().unwrap_or(0).saturating_add(8);
     // Bounded like `read_code`'s header (a hostile layout reads nothing).
@@ -140,15 +146,13 @@ pub fn fingerprint(interp: &crate::interpreter::Interpreter, bytes: &[u8], base:
     let l = &interp.layout.code;
     let mut hash = ContentHash::default();
     for (field, width) in [
-        (l.name, 8),
+        (Some(l.name), 8),
         (l.qualname, 8),
-        (l.filename, 8),
-        (l.linetable, 8),
-        (l.firstlineno, 4),
+        (Some(l.filename), 8),
+        (Some(l.linetable), 8),
+        (Some(l.firstlineno), 4),
     ] {
-        if field == 0 {
-            continue;
-        }
+        let Some(field) = field else { continue };
         let value = crate::memory::word_at(bytes, field.wrapping_sub(base));
         let value = if width == 4 {
             value & 0xffff_ffff
@@ -173,19 +177,14 @@ pub const CONTENT_HEAD: (u64, usize) = (8, 64);
 /// from a code object's bytes (`bytes` from offset `base`).
 pub fn content_refs(interp: &crate::interpreter::Interpreter, bytes: &[u8], base: u64) -> [u64; 3] {
     let l = &interp.layout.code;
-    let name = if interp.version.at_least(3, 11) {
-        l.qualname
-    } else {
-        l.name
-    };
-    let word = |field: u64| {
-        if field == 0 {
-            0
-        } else {
-            crate::memory::word_at(bytes, field.wrapping_sub(base))
-        }
-    };
-    [word(name), word(l.filename), word(l.linetable)]
+    let word = |field: u64| crate::memory::word_at(bytes, field.wrapping_sub(base));
+    [word(display_name(l)), word(l.filename), word(l.linetable)]
+}
+
+/// The name shown for a code object: its qualified name where the version
+/// has one (3.11+), else its plain name.
+fn display_name(l: &crate::interpreter::layout::CodeOffsets) -> u64 {
+    l.qualname.unwrap_or(l.name)
 }
 
 /// `fingerprint` extended with the heads of the objects at `refs`
@@ -244,20 +243,26 @@ pub fn read_code(reader: &ObjectReader, code: u64) -> Result<CodeInfo> {
         });
     }
     let fields = [
-        l.name,
+        Some(l.name),
         l.qualname,
-        l.filename,
-        l.firstlineno,
-        l.linetable,
+        Some(l.filename),
+        Some(l.firstlineno),
+        Some(l.linetable),
         l.firsttraceable,
-        l.argcount,
+        Some(l.argcount),
         l.kwonlyargcount,
-        l.flags,
+        Some(l.flags),
         l.varnames,
         l.localsplusnames,
         l.localspluskinds,
     ];
-    let end = fields.iter().copied().max().unwrap_or(0).saturating_add(8);
+    let end = fields
+        .iter()
+        .copied()
+        .flatten()
+        .max()
+        .unwrap_or(0)
+        .saturating_add(8);
     if end > MAX_CODE_HEADER {
         return Err(Error::LayoutField {
             field: "code object header size",
@@ -265,22 +270,17 @@ pub fn read_code(reader: &ObjectReader, code: u64) -> Result<CodeInfo> {
         });
     }
     let header = reader.mem.read_vec(code, end as usize)?;
-    // A field the version lacks has offset 0 and reads as 0.
-    let u64_at = |at: u64| {
-        if at == 0 {
-            0
-        } else {
-            crate::memory::word_at(&header, at)
-        }
-    };
+    let u64_at = |at: u64| crate::memory::word_at(&header, at);
     let i32_at = |at: u64| u64_at(at) as u32;
-    let has_qualname = reader.interp.version.at_least(3, 11);
-    let name = reader.text(u64_at(if has_qualname { l.qualname } else { l.name }))?;
+    // A count the version lacks (`_co_firsttraceable` before 3.11,
+    // `co_kwonlyargcount` on 2.7) is 0.
+    let i32_or_0 = |at: Option<u64>| at.map_or(0, i32_at);
+    let name = reader.text(u64_at(display_name(l)))?;
     let filename = reader.text(u64_at(l.filename))?;
     let line_table = reader
         .bytes(u64_at(l.linetable), MAX_LINE_TABLE)
         .unwrap_or_default();
-    let first_traceable = i32_at(l.firsttraceable).saturating_mul(2);
+    let first_traceable = i32_or_0(l.firsttraceable).saturating_mul(2);
     let mut heads = Vec::new();
     read_heads(
         reader.mem,
@@ -294,7 +294,7 @@ pub fn read_code(reader: &ObjectReader, code: u64) -> Result<CodeInfo> {
         first_line: i32_at(l.firstlineno),
         line_table,
         first_traceable,
-        arg_count: i32_at(l.argcount).saturating_add(i32_at(l.kwonlyargcount)),
+        arg_count: i32_at(l.argcount).saturating_add(i32_or_0(l.kwonlyargcount)),
         flags: i32_at(l.flags),
     })
 }

@@ -4,6 +4,7 @@
 //! an instance keeps its attributes.
 
 use crate::error::{Error, Result};
+use crate::interpreter::InstanceDictFamily;
 use crate::memory::word_at;
 use crate::walk::objects::{words, ObjectReader};
 
@@ -19,13 +20,15 @@ const VALUES_TAG: u64 = 1;
 /// (key, value) object pointers of the dict at `dict`, skipping empty slots.
 pub fn items(reader: &ObjectReader, dict: u64) -> Result<Vec<(u64, u64)>> {
     let l = &reader.interp.layout;
-    if reader.interp.version.major == 2 {
-        let mask = reader.mem.read_u64(dict.wrapping_add(l.dict.mask))? as usize;
+    // 2.7's open-addressing table has a mask and a table of entries; later
+    // dicts are compact (keys object, values).
+    if let (Some(mask_at), Some(table_at)) = (l.dict.mask, l.dict.table) {
+        let mask = reader.mem.read_u64(dict.wrapping_add(mask_at))? as usize;
         let slots = mask
             .checked_add(1)
             .filter(|n| *n <= MAX_DICT_ENTRIES)
             .ok_or_else(|| too_big(dict))?;
-        let table = reader.ptr(dict.wrapping_add(l.dict.table))?;
+        let table = reader.ptr(dict.wrapping_add(table_at))?;
         let raw = words(&reader.mem.read_vec(table, slots * 24)?);
         return Ok(raw
             .chunks_exact(3)
@@ -33,12 +36,12 @@ pub fn items(reader: &ObjectReader, dict: u64) -> Result<Vec<(u64, u64)>> {
             .filter(|(k, v)| *k != 0 && *v != 0)
             .collect());
     }
-    let keys = reader.ptr(dict.wrapping_add(l.dict.keys))?;
-    let values = reader.ptr(dict.wrapping_add(l.dict.values))?;
+    let keys = reader.ptr(dict.wrapping_add(crate::need!(l, dict.keys)?))?;
+    let values = reader.ptr(dict.wrapping_add(crate::need!(l, dict.values)?))?;
     let values = if values == 0 {
         None
     } else {
-        Some(values.wrapping_add(l.dict_keys.values_items))
+        Some(values.wrapping_add(values_items(l)))
     };
     keys_and_values(reader, keys, values)
 }
@@ -50,45 +53,55 @@ fn keys_and_values(
     keys: u64,
     values: Option<u64>,
 ) -> Result<Vec<(u64, u64)>> {
-    let k = &reader.interp.layout.dict_keys;
-    if k.indices > MAX_KEYS_HEADER {
+    let layout = &reader.interp.layout;
+    let k = &layout.dict_keys;
+    let indices = crate::need!(layout, dict_keys.indices)?;
+    if indices > MAX_KEYS_HEADER {
         return Err(Error::LayoutField {
             field: "dict keys header size",
-            value: k.indices,
+            value: indices,
         });
     }
-    let header = reader.mem.read_vec(keys, k.indices as usize)?;
+    let header = reader.mem.read_vec(keys, indices as usize)?;
     let word = |at: u64| word_at(&header, at);
-    let nentries = word(k.nentries) as usize;
-    let (index_bytes, entry_size) = if reader.interp.version.at_least(3, 11) {
-        let byte = |at: u64| header.get(at as usize).copied().unwrap_or(u8::MAX);
-        let log2_index_bytes = byte(k.log2_index_bytes) as u32;
-        let kind = byte(k.kind);
-        if log2_index_bytes > 40 {
-            return Err(too_big(keys));
-        }
-        let entry = if kind == DICT_KIND_GENERAL { 24 } else { 16 };
-        (1u64 << log2_index_bytes, entry)
-    } else {
-        let size = word(k.size);
-        let width = match size {
-            0..=0xff => 1,
-            0x100..=0xffff => 2,
-            0x1_0000..=0xffff_ffff => 4,
-            _ => 8,
+    let nentries = word(crate::need!(layout, dict_keys.nentries)?) as usize;
+    // 3.11+ record the index size and the kind of entries (with or without
+    // hashes); earlier keys objects have only their size.
+    let (index_bytes, entry_size) =
+        if let (Some(log2_index_bytes), Some(kind)) = (k.log2_index_bytes, k.kind) {
+            let byte = |at: u64| header.get(at as usize).copied().unwrap_or(u8::MAX);
+            let log2_index_bytes = byte(log2_index_bytes) as u32;
+            let kind = byte(kind);
+            if log2_index_bytes > 40 {
+                return Err(too_big(keys));
+            }
+            let entry = if kind == DICT_KIND_GENERAL {
+                k.entry_size
+            } else {
+                crate::need!(layout, dict_keys.unicode_entry_size)?
+            };
+            (1u64 << log2_index_bytes, entry)
+        } else {
+            let size = word(crate::need!(layout, dict_keys.size)?);
+            let width = match size {
+                0..=0xff => 1,
+                0x100..=0xffff => 2,
+                0x1_0000..=0xffff_ffff => 4,
+                _ => 8,
+            };
+            (size.saturating_mul(width), k.entry_size)
         };
-        if k.entry_size != 16 && k.entry_size != 24 {
-            return Err(Error::LayoutField {
-                field: "dict entry size",
-                value: k.entry_size,
-            });
-        }
-        (size.saturating_mul(width), k.entry_size)
-    };
+    // An entry is (hash,) key, value: two or three words.
+    if entry_size != 16 && entry_size != 24 {
+        return Err(Error::LayoutField {
+            field: "dict entry size",
+            value: entry_size,
+        });
+    }
     if nentries > MAX_DICT_ENTRIES || index_bytes > (MAX_DICT_ENTRIES as u64) * 8 {
         return Err(too_big(keys));
     }
-    let entries_at = keys.wrapping_add(k.indices).wrapping_add(index_bytes);
+    let entries_at = keys.wrapping_add(indices).wrapping_add(index_bytes);
     let raw = words(
         &reader
             .mem
@@ -127,60 +140,67 @@ pub fn get_str(reader: &ObjectReader, dict: u64, key: &str) -> Result<Option<u64
 /// An attribute from an instance's `__dict__`, wherever the version keeps it.
 pub fn instance_attribute(reader: &ObjectReader, obj: u64, name: &str) -> Result<Option<u64>> {
     let l = &reader.interp.layout;
-    let v = &reader.interp.version;
     let ty = reader.type_of(obj)?;
-    if !v.at_least(3, 11) {
-        let offset = reader.mem.read_u64(ty.wrapping_add(l.type_.dictoffset))? as i64;
-        if offset <= 0 {
-            return Ok(None);
-        }
-        let dict = reader.ptr(obj.wrapping_add(offset as u64))?;
-        return if dict == 0 {
-            Ok(None)
-        } else {
-            get_str(reader, dict, name)
-        };
-    }
-    // 3.11+: a "managed" dict pointer sits just before the object.
-    let slot = reader.ptr(obj.wrapping_sub(24))?;
-    let values = if v.minor == 11 {
-        if slot != 0 {
-            return get_str(reader, slot, name);
-        }
-        reader.ptr(obj.wrapping_sub(32))?
-    } else if v.minor == 12 {
-        if slot & VALUES_TAG == 0 {
-            return if slot == 0 {
+    let managed_dict = || crate::need!(l, object.managed_dict_before);
+    let values = match reader.interp.families.instance_dicts {
+        InstanceDictFamily::TypeDictOffset => {
+            let offset = reader.mem.read_u64(ty.wrapping_add(l.type_.dictoffset))? as i64;
+            if offset <= 0 {
+                return Ok(None);
+            }
+            let dict = reader.ptr(obj.wrapping_add(offset as u64))?;
+            return if dict == 0 {
                 Ok(None)
             } else {
-                get_str(reader, slot, name)
+                get_str(reader, dict, name)
             };
         }
-        slot.wrapping_add(VALUES_TAG)
-    } else {
-        if slot != 0 {
-            return get_str(reader, slot, name);
+        InstanceDictFamily::ManagedDictOrValuesPointer => {
+            let dict = reader.ptr(obj.wrapping_sub(managed_dict()?))?;
+            if dict != 0 {
+                return get_str(reader, dict, name);
+            }
+            reader.ptr(obj.wrapping_sub(crate::need!(l, object.values_pointer_before)?))?
         }
-        let basic_size = reader.mem.read_u64(ty.wrapping_add(l.type_.basicsize))?;
-        obj.wrapping_add(basic_size)
+        InstanceDictFamily::ManagedDictOrTaggedValues => {
+            let slot = reader.ptr(obj.wrapping_sub(managed_dict()?))?;
+            if slot & VALUES_TAG == 0 {
+                return if slot == 0 {
+                    Ok(None)
+                } else {
+                    get_str(reader, slot, name)
+                };
+            }
+            slot.wrapping_add(VALUES_TAG)
+        }
+        InstanceDictFamily::ManagedDictOrInlineValues => {
+            let dict = reader.ptr(obj.wrapping_sub(managed_dict()?))?;
+            if dict != 0 {
+                return get_str(reader, dict, name);
+            }
+            let basic_size = reader.mem.read_u64(ty.wrapping_add(l.type_.basicsize))?;
+            obj.wrapping_add(basic_size)
+        }
     };
     if values == 0 {
         return Ok(None);
     }
-    let keys = reader.ptr(ty.wrapping_add(l.type_.heap_cached_keys))?;
+    let keys = reader.ptr(ty.wrapping_add(crate::need!(l, type_.heap_cached_keys)?))?;
     if keys == 0 {
         return Ok(None);
     }
-    for (k, value) in keys_and_values(
-        reader,
-        keys,
-        Some(values.wrapping_add(l.dict_keys.values_items)),
-    )? {
+    for (k, value) in keys_and_values(reader, keys, Some(values.wrapping_add(values_items(l))))? {
         if reader.text(k).map(|s| s == name).unwrap_or(false) {
             return Ok(Some(value));
         }
     }
     Ok(None)
+}
+
+/// Where a split dict's values array starts inside its `PyDictValues`:
+/// 3.11+ puts a header before it; earlier versions point at the array.
+fn values_items(l: &crate::interpreter::Layout) -> u64 {
+    l.dict_keys.values_items.unwrap_or(0)
 }
 
 fn too_big(addr: u64) -> Error {

@@ -28,9 +28,6 @@ pub const MAX_DEPTH: usize = 10_000;
 /// interpreter-internal entry/shim frame, not Python code (3.12+).
 const FIRST_INTERNAL_OWNER: u8 = 3;
 const OWNED_BY_GENERATOR: u8 = 1;
-/// `_PyStackChunk`: previous (0), size (8), top (16), data (24); the same in 3.11–3.15.
-const CHUNK_PREVIOUS: u64 = 0;
-const CHUNK_SIZE: usize = 8;
 /// Largest data-stack chunk copied (chunks are 16 KiB unless a frame needs more).
 const MAX_CHUNK_BYTES: u64 = 4 << 20;
 /// Chunks followed back per walk.
@@ -112,6 +109,95 @@ impl Window {
     }
 }
 
+/// The frame fields a walk reads, resolved from the layout once (a
+/// `StackReader` keeps its interpreter's) rather than per walk or frame.
+#[derive(Debug, Clone, Copy)]
+pub struct FramePlan {
+    previous: u64,
+    code: u64,
+    /// Low bits to clear from the code reference (tagged on 3.14+).
+    tag_mask: u64,
+    position: Position,
+    /// Where the frames live in data-stack chunks (3.11+), the chunk's fields.
+    chunks: Option<ChunkFields>,
+    /// Bytes of a frame read, up to the last field used.
+    block: usize,
+}
+
+/// `_PyStackChunk`'s fields the walker follows.
+#[derive(Debug, Clone, Copy)]
+struct ChunkFields {
+    previous: u64,
+    size: u64,
+}
+
+/// Where a frame says which instruction it runs.
+#[derive(Debug, Clone, Copy)]
+enum Position {
+    /// ≤3.10: `f_lasti`, an index into the code in units of `unit` bytes.
+    LastInstruction { lasti: u64, unit: i64 },
+    /// 3.11+: a pointer into the code object's adaptive bytecode, and the
+    /// frame's owner (generator, thread, C stack).
+    InstructionPointer {
+        instr_ptr: u64,
+        owner: u64,
+        code_adaptive: u64,
+    },
+}
+
+impl FramePlan {
+    /// Err when the layout lacks a field its frame family needs.
+    pub fn new(interp: &crate::interpreter::Interpreter) -> Result<FramePlan> {
+        let (layout, family) = (&interp.layout, interp.families.frames);
+        let f = &layout.frame;
+        let (position, chunks) = match family {
+            FrameFamily::FrameObjects => {
+                let position = Position::LastInstruction {
+                    lasti: crate::need!(layout, frame.lasti)?,
+                    // A code unit is a few bytes; a bigger unit is hostile.
+                    unit: crate::need!(layout, frame.lasti_unit)?.min(16) as i64,
+                };
+                (position, None)
+            }
+            FrameFamily::InterpreterFramesViaCFrame
+            | FrameFamily::InterpreterFrames
+            | FrameFamily::TaggedInterpreterFrames => {
+                let position = Position::InstructionPointer {
+                    instr_ptr: crate::need!(layout, frame.instr_ptr)?,
+                    owner: crate::need!(layout, frame.owner)?,
+                    code_adaptive: crate::need!(layout, code.code_adaptive)?,
+                };
+                let chunks = ChunkFields {
+                    previous: crate::need!(layout, chunk.previous)?,
+                    size: crate::need!(layout, chunk.size)?,
+                };
+                (position, Some(chunks))
+            }
+        };
+        let last = match position {
+            Position::LastInstruction { lasti, .. } => lasti,
+            Position::InstructionPointer {
+                instr_ptr, owner, ..
+            } => instr_ptr.max(owner),
+        };
+        let block = (f.previous.max(f.code).max(last) as usize).saturating_add(8);
+        if block > MAX_BLOCK {
+            return Err(Error::LayoutField {
+                field: "frame header size",
+                value: block as u64,
+            });
+        }
+        Ok(FramePlan {
+            previous: f.previous,
+            code: f.code,
+            tag_mask: family.tag_mask(),
+            position,
+            chunks,
+            block,
+        })
+    }
+}
+
 /// Walks frame chains, reusing its buffers from one walk to the next.
 ///
 /// Work is also capped per *round*: the walks since the walker last saw a
@@ -135,28 +221,35 @@ pub struct FrameWalker {
 impl FrameWalker {
     /// Appends `thread`'s frames to `out`, innermost first; returns whether
     /// the walk stopped at `MAX_DEPTH`.
+    /// `plan` is `FramePlan::new` of `reader`'s interpreter.
     pub fn walk(
         &mut self,
         reader: &ObjectReader,
+        plan: &FramePlan,
         thread: &ThreadState,
         out: &mut Vec<RawFrame>,
     ) -> Result<bool> {
-        let family = reader.interp.frame_family();
-        let f = &reader.interp.layout.frame;
-        let fields = [f.previous, f.code, f.lasti, f.instr_ptr, f.owner];
-        let block = (fields.iter().copied().max().unwrap_or(0) as usize).saturating_add(8);
-        if block > MAX_BLOCK {
-            return Err(Error::LayoutField {
-                field: "frame header size",
-                value: block as u64,
-            });
-        }
+        // Plain locals, so the loop keeps them in registers.
+        let FramePlan {
+            previous: previous_at,
+            code: code_at,
+            tag_mask,
+            position,
+            chunks,
+            block,
+        } = *plan;
+        let (modern, instr_ptr_at, owner_at, code_adaptive, lasti_at, lasti_unit) = match position {
+            Position::InstructionPointer {
+                instr_ptr,
+                owner,
+                code_adaptive,
+            } => (true, instr_ptr, owner as usize, code_adaptive, 0, 0),
+            Position::LastInstruction { lasti, unit } => (false, 0, 0, 0, lasti, unit),
+        };
         self.start_walk(thread);
-        let modern = family != FrameFamily::FrameObjects;
-        if modern {
-            self.copy_current_chunk(reader, thread, block);
+        if let Some(fields) = chunks {
+            self.copy_current_chunk(reader, thread, block, fields);
         }
-        let code_adaptive = reader.interp.layout.code.code_adaptive;
         let mut raw = [0u8; MAX_BLOCK];
         let mut addr = thread.top_frame;
         let mut truncated = false;
@@ -175,15 +268,15 @@ impl FrameWalker {
                     addr,
                 });
             }
-            self.fetch(reader, addr, &mut raw[..block], modern)?;
+            self.fetch(reader, addr, &mut raw[..block], chunks)?;
             let word = |at: u64| word_at(&raw, at);
-            let previous = word(f.previous);
-            let code = word(f.code) & family.tag_mask();
+            let previous = word(previous_at);
+            let code = word(code_at) & tag_mask;
             if modern {
-                let owner = raw.get(f.owner as usize).copied().unwrap_or(u8::MAX);
+                let owner = raw.get(owner_at).copied().unwrap_or(u8::MAX);
                 if owner < FIRST_INTERNAL_OWNER && code != 0 {
                     let offset =
-                        word(f.instr_ptr).wrapping_sub(code.wrapping_add(code_adaptive)) as i64;
+                        word(instr_ptr_at).wrapping_sub(code.wrapping_add(code_adaptive)) as i64;
                     out.push(RawFrame {
                         addr,
                         code,
@@ -192,10 +285,10 @@ impl FrameWalker {
                     });
                 }
             } else {
-                let lasti = word(f.lasti) as i32 as i64;
-                // 3.10 counts instructions (2 bytes each); older versions count bytes.
-                let offset = if reader.interp.version.minor == 10 && lasti >= 0 {
-                    lasti * 2
+                let lasti = word(lasti_at) as i32 as i64;
+                // -1: no instruction has run yet, whatever the unit.
+                let offset = if lasti >= 0 {
+                    lasti * lasti_unit
                 } else {
                     lasti
                 };
@@ -225,7 +318,13 @@ impl FrameWalker {
     }
 
     /// Copies the current data-stack chunk up to the innermost frame.
-    fn copy_current_chunk(&mut self, reader: &ObjectReader, thread: &ThreadState, block: usize) {
+    fn copy_current_chunk(
+        &mut self,
+        reader: &ObjectReader,
+        thread: &ThreadState,
+        block: usize,
+        fields: ChunkFields,
+    ) {
         self.spare.extend(self.chunks.drain(..).map(|w| w.data));
         self.next_chunk = 0;
         let chunk = thread.datastack_chunk;
@@ -234,10 +333,16 @@ impl FrameWalker {
             return; // the innermost frame is elsewhere (a generator, the C stack)
         }
         let len = (top - chunk) as usize + block;
-        self.copy_chunk(reader, chunk, len);
+        self.copy_chunk(reader, chunk, len, fields);
     }
 
-    fn copy_chunk(&mut self, reader: &ObjectReader, chunk: u64, len: usize) -> bool {
+    fn copy_chunk(
+        &mut self,
+        reader: &ObjectReader,
+        chunk: u64,
+        len: usize,
+        fields: ChunkFields,
+    ) -> bool {
         if self.round_chunk_bytes.saturating_add(len as u64) > MAX_ROUND_CHUNK_BYTES {
             return false;
         }
@@ -249,14 +354,14 @@ impl FrameWalker {
             self.spare.push(data);
             return false;
         }
-        self.next_chunk = word_at(&data, CHUNK_PREVIOUS);
+        self.next_chunk = word_at(&data, fields.previous);
         self.chunks.push(Window { start: chunk, data });
         true
     }
 
     /// Copies the next older chunk, if there is one. Returns false when the
     /// chain of chunks is exhausted.
-    fn copy_older_chunk(&mut self, reader: &ObjectReader) -> bool {
+    fn copy_older_chunk(&mut self, reader: &ObjectReader, fields: ChunkFields) -> bool {
         let chunk = self.next_chunk;
         // A chunk seen before means the chain loops (hostile memory).
         if chunk == 0
@@ -270,26 +375,27 @@ impl FrameWalker {
             return false;
         }
         self.next_chunk = 0;
-        let Ok(size) = reader.mem.read_u64(chunk.wrapping_add(CHUNK_SIZE as u64)) else {
+        let Ok(size) = reader.mem.read_u64(chunk.wrapping_add(fields.size)) else {
             return false;
         };
         if size == 0 || size > MAX_CHUNK_BYTES {
             return false;
         }
-        self.copy_chunk(reader, chunk, size as usize)
+        self.copy_chunk(reader, chunk, size as usize, fields)
     }
 
     /// The first `raw.len()` bytes of the frame at `addr`, from this walk's
-    /// copies when they hold it, else read now.
+    /// chunk copies (when frames live in `chunks`) if they hold it, else
+    /// read now.
     fn fetch(
         &mut self,
         reader: &ObjectReader,
         addr: u64,
         raw: &mut [u8],
-        modern: bool,
+        chunks: Option<ChunkFields>,
     ) -> Result<()> {
         let len = raw.len();
-        if modern {
+        if let Some(fields) = chunks {
             loop {
                 if let Some(bytes) = self.chunks.iter().find_map(|w| w.get(addr, len)) {
                     raw.copy_from_slice(bytes);
@@ -298,7 +404,7 @@ impl FrameWalker {
                 // Frames in older chunks are reached in order, so the next
                 // older chunk is the one to copy; others (generators, C stack
                 // entry frames) are read directly.
-                if !self.copy_older_chunk(reader) {
+                if !self.copy_older_chunk(reader, fields) {
                     break;
                 }
             }

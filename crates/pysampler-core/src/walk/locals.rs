@@ -27,26 +27,26 @@ pub struct Local {
 pub fn read_locals(reader: &ObjectReader, frame: u64, code: u64) -> Result<Vec<Local>> {
     let layout = &reader.interp.layout;
     let c = &layout.code;
-    let int_at = |off: u64| -> Result<u32> {
-        if off == 0 {
-            return Ok(0);
-        }
-        reader.mem.read_u32(code.wrapping_add(off))
-    };
+    let int_at = |off: u64| reader.mem.read_u32(code.wrapping_add(off));
     let flags = int_at(c.flags)?;
-    let mut args = int_at(c.argcount)? as usize + int_at(c.kwonlyargcount)? as usize;
+    // 2.7 has no keyword-only arguments.
+    let kwonly = match c.kwonlyargcount {
+        Some(off) => int_at(off)?,
+        None => 0,
+    };
+    let mut args = int_at(c.argcount)? as usize + kwonly as usize;
     args += usize::from(flags & CO_VARARGS != 0) + usize::from(flags & CO_VARKEYWORDS != 0);
-    let family = reader.interp.frame_family();
+    let family = reader.interp.families.frames;
     let modern = family != FrameFamily::FrameObjects;
     let (count, names_tuple) = if modern {
         (
-            int_at(c.nlocalsplus)? as usize,
-            reader.ptr(code.wrapping_add(c.localsplusnames))?,
+            int_at(crate::need!(layout, code.nlocalsplus)?)? as usize,
+            reader.ptr(code.wrapping_add(crate::need!(layout, code.localsplusnames)?))?,
         )
     } else {
         (
             int_at(c.nlocals)? as usize,
-            reader.ptr(code.wrapping_add(c.varnames))?,
+            reader.ptr(code.wrapping_add(crate::need!(layout, code.varnames)?))?,
         )
     };
     let count = count.min(MAX_LOCALS);
@@ -55,7 +55,8 @@ pub fn read_locals(reader: &ObjectReader, frame: u64, code: u64) -> Result<Vec<L
     }
     let names = reader.tuple_items(names_tuple, count)?;
     let kinds = if modern {
-        reader.bytes(reader.ptr(code.wrapping_add(c.localspluskinds))?, count)?
+        let kinds_at = crate::need!(layout, code.localspluskinds)?;
+        reader.bytes(reader.ptr(code.wrapping_add(kinds_at))?, count)?
     } else {
         vec![KIND_LOCAL; count]
     };

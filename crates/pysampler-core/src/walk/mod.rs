@@ -56,6 +56,11 @@ pub struct StackReader {
     tid_offset: Option<usize>,
     tid_offset_attempts: u32,
     fingerprint_buffers: FingerprintBuffers,
+    /// The thread-state fields to read, resolved once; None when the
+    /// layout lacks one (each read then reports which).
+    state_plan: Option<threads::StatePlan>,
+    /// The same for frames.
+    frame_plan: Option<frames::FramePlan>,
 }
 
 /// What `fingerprints` reads into, kept from one sample to the next.
@@ -69,7 +74,6 @@ struct FingerprintBuffers {
 impl StackReader {
     pub fn new(interp: Interpreter, mem: Box<dyn MemorySource + Send>) -> StackReader {
         StackReader {
-            interp,
             mem,
             codes: CodeCache::default(),
             names: ThreadNames::default(),
@@ -77,6 +81,23 @@ impl StackReader {
             tid_offset: None,
             tid_offset_attempts: 0,
             fingerprint_buffers: FingerprintBuffers::default(),
+            state_plan: threads::StatePlan::new(&interp).ok(),
+            frame_plan: frames::FramePlan::new(&interp).ok(),
+            interp,
+        }
+    }
+
+    fn state_plan(&self) -> Result<threads::StatePlan> {
+        match self.state_plan {
+            Some(plan) => Ok(plan),
+            None => threads::StatePlan::new(&self.interp),
+        }
+    }
+
+    fn frame_plan(&self) -> Result<frames::FramePlan> {
+        match self.frame_plan {
+            Some(plan) => Ok(plan),
+            None => frames::FramePlan::new(&self.interp),
         }
     }
 
@@ -94,11 +115,12 @@ impl StackReader {
         os_tids: impl FnOnce() -> Vec<i32>,
         with_top_frames: bool,
     ) -> Result<Vec<ThreadEntry>> {
+        let plan = self.state_plan()?;
         let reader = ObjectReader::new(self.mem.as_ref(), &self.interp);
         let mut entries = Vec::new();
         let mut os_tids = Some(os_tids);
         for interp in threads::interpreters(&reader)? {
-            let states = threads::thread_states(&reader, &interp, with_top_frames)?;
+            let states = threads::thread_states(&reader, &plan, &interp, with_top_frames)?;
             let holder = threads::gil_holder(&reader, &interp).unwrap_or(None);
             let need_offset = self.tid_offset.is_none() && self.tid_offset_attempts < 10;
             if need_offset && !states.iter().all(|s| s.native_id.is_some()) {
@@ -136,8 +158,9 @@ impl StackReader {
     /// that must be read while the thread is paused). Returns whether the
     /// stack was cut at `frames::MAX_DEPTH`.
     pub fn raw_frames(&mut self, thread: &ThreadEntry, out: &mut Vec<RawFrame>) -> Result<bool> {
+        let plan = self.frame_plan()?;
         let reader = ObjectReader::new(self.mem.as_ref(), &self.interp);
-        self.walker.walk(&reader, &thread.state, out)
+        self.walker.walk(&reader, &plan, &thread.state, out)
     }
 
     /// As `raw_frames`, first reading the thread's innermost frame again:
@@ -148,9 +171,10 @@ impl StackReader {
         thread: &ThreadEntry,
         out: &mut Vec<RawFrame>,
     ) -> Result<bool> {
+        let (state_plan, frame_plan) = (self.state_plan()?, self.frame_plan()?);
         let reader = ObjectReader::new(self.mem.as_ref(), &self.interp);
-        let state = threads::reread(&reader, &thread.state)?;
-        self.walker.walk(&reader, &state, out)
+        let state = threads::reread(&reader, &state_plan, &thread.state)?;
+        self.walker.walk(&reader, &frame_plan, &state, out)
     }
 
     /// Makes sure code object `code` is cached as it is now (reading it
@@ -188,7 +212,7 @@ impl StackReader {
         if incomplete || code.is_interpreter_shim() {
             return Ok(None);
         }
-        let line = code.line(self.interp.version.line_table_format(), frame.offset);
+        let line = code.line(self.interp.families.line_table, frame.offset);
         Ok(Some((code, line)))
     }
 

@@ -3,7 +3,7 @@
 //! memory is hostile input.
 
 use crate::error::{Error, Result};
-use crate::interpreter::Interpreter;
+use crate::interpreter::{Interpreter, LanguageFamily};
 use crate::memory::MemorySource;
 
 /// Longest string read, in characters; longer ones are cut.
@@ -32,11 +32,11 @@ impl<'a> ObjectReader<'a> {
 
     /// A `str` on Python 3, a `str` (bytes) on 2.7: what code objects use for names.
     pub fn text(&self, obj: u64) -> Result<String> {
-        if self.interp.version.major == 2 {
-            self.bytes(obj, MAX_STRING_CHARS)
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-        } else {
-            self.unicode(obj, MAX_STRING_CHARS)
+        match self.interp.families.language {
+            LanguageFamily::Python2 => self
+                .bytes(obj, MAX_STRING_CHARS)
+                .map(|b| String::from_utf8_lossy(&b).into_owned()),
+            LanguageFamily::Python3 => self.unicode(obj, MAX_STRING_CHARS),
         }
     }
 
@@ -57,13 +57,19 @@ impl<'a> ObjectReader<'a> {
 
     /// A Python 3 `str` (PEP 393 layout), cut at `cap` characters.
     pub fn unicode(&self, obj: u64, cap: usize) -> Result<String> {
-        let l = &self.interp.layout.unicode;
+        let layout = &self.interp.layout;
+        let l = &layout.unicode;
+        let (state_at, ascii_size, compact_size) = (
+            crate::need!(layout, unicode.state)?,
+            crate::need!(layout, unicode.ascii_size)?,
+            crate::need!(layout, unicode.compact_size)?,
+        );
         let mut header = [0u8; 128];
-        let header_len = (l.compact_size as usize + 8).min(header.len());
+        let header_len = (compact_size as usize + 8).min(header.len());
         self.mem.read(obj, &mut header[..header_len])?;
         let word = |at: u64| crate::memory::word_at(&header, at);
         let length = word(l.length) as i64;
-        let state = word(l.state) as u32;
+        let state = word(state_at) as u32;
         let kind = ((state >> 2) & 7) as usize;
         let compact = (state >> 5) & 1 == 1;
         let ascii = (state >> 6) & 1 == 1;
@@ -74,9 +80,9 @@ impl<'a> ObjectReader<'a> {
             });
         }
         let data = match (compact, ascii) {
-            (true, true) => obj.wrapping_add(l.ascii_size),
-            (true, false) => obj.wrapping_add(l.compact_size),
-            (false, _) => word(l.compact_size),
+            (true, true) => obj.wrapping_add(ascii_size),
+            (true, false) => obj.wrapping_add(compact_size),
+            (false, _) => word(compact_size),
         };
         let chars = (length as usize).min(cap);
         let raw = self.mem.read_vec(data, chars * kind)?;
@@ -85,10 +91,14 @@ impl<'a> ObjectReader<'a> {
 
     /// A 2.7 `unicode` object.
     pub fn unicode27(&self, obj: u64, cap: usize) -> Result<String> {
-        let l = &self.interp.layout.unicode;
-        let length = self.mem.read_u64(obj.wrapping_add(l.length))? as i64;
-        let data = self.ptr(obj.wrapping_add(l.data))?;
-        let width = l.char_size as usize;
+        let layout = &self.interp.layout;
+        let (data_at, char_size) = (
+            crate::need!(layout, unicode.data)?,
+            crate::need!(layout, unicode.char_size)?,
+        );
+        let length = self.mem.read_u64(obj.wrapping_add(layout.unicode.length))? as i64;
+        let data = self.ptr(obj.wrapping_add(data_at))?;
+        let width = char_size as usize;
         if length < 0 || !matches!(width, 2 | 4) {
             return Err(Error::WrongType {
                 expected: "unicode",
@@ -118,13 +128,20 @@ impl<'a> ObjectReader<'a> {
 
     /// An `int`'s value, when it fits in an i128.
     pub fn int_value(&self, obj: u64) -> Result<Option<i128>> {
-        let l = &self.interp.layout.long;
+        let layout = &self.interp.layout;
+        let l = &layout.long;
         let tag = self.mem.read_u64(obj.wrapping_add(l.size))?;
-        let (negative, ndigits) = if self.interp.version.at_least(3, 12) {
-            (tag & 3 == 2, (tag >> 3) as usize)
-        } else {
-            let size = tag as i64;
-            (size < 0, size.unsigned_abs() as usize)
+        // 3.12+ tag the digit count with the sign; before, `ob_size` is signed.
+        let (negative, ndigits) = match (l.non_size_bits, l.sign_mask, l.sign_negative) {
+            (Some(bits), Some(mask), Some(negative)) => {
+                let shifted = u32::try_from(bits).ok().and_then(|b| tag.checked_shr(b));
+                (tag & mask == negative, shifted.unwrap_or(0) as usize)
+            }
+            (None, None, None) => {
+                let size = tag as i64;
+                (size < 0, size.unsigned_abs() as usize)
+            }
+            _ => return Err(layout.missing("long.non_size_bits, sign_mask and sign_negative")),
         };
         let bits = l.digit_bits as usize;
         let width = if bits <= 15 { 2 } else { 4 };
@@ -152,9 +169,10 @@ impl<'a> ObjectReader<'a> {
         let t = &self.interp.types;
         let ty = self.type_of(obj)?;
         if ty == t.int_type && t.int_type != 0 {
+            let layout = &self.interp.layout;
             let v = self
                 .mem
-                .read_u64(obj.wrapping_add(self.interp.layout.long.int_value))?;
+                .read_u64(obj.wrapping_add(crate::need!(layout, long.int_value)?))?;
             return Ok(Some(v as i64 as i128));
         }
         if ty == t.long_type || ty == t.bool_type {
@@ -204,7 +222,7 @@ impl<'a> ObjectReader<'a> {
                 .read_u64(obj.wrapping_add(self.interp.layout.float.value))?;
             return Ok(float_repr(f64::from_bits(bits)));
         }
-        let is_py2 = self.interp.version.major == 2;
+        let is_py2 = self.interp.families.language == LanguageFamily::Python2;
         if ty == t.unicode_type {
             let s = if is_py2 {
                 self.unicode27(obj, max_chars + 1)?

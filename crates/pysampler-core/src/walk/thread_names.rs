@@ -64,11 +64,7 @@ fn read_registry(reader: &ObjectReader, interp: u64) -> crate::error::Result<Has
     let Some(active) = dict::get_str(reader, module_dict, "_active")? else {
         return Ok(found);
     };
-    let attr = if reader.interp.version.major == 2 {
-        "_Thread__name"
-    } else {
-        "_name"
-    };
+    let attr = reader.interp.families.language.thread_name_attribute();
     for (key, thread) in dict::items(reader, active)? {
         let ident = match reader.integer(key) {
             Ok(Some(v)) => v as u64,
