@@ -30,6 +30,7 @@ deps: test-deps pyspy-venv
 
 lint:
 	$(CARGO) fmt --all --check
+	python3 scripts/module-cycles.py src crates/pysampler-core/src
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 
 ## offsets: regenerate python-offsets/*.toml from each interpreter's headers

@@ -667,7 +667,7 @@ pub fn run_snapshot_file(data: &[u8]) -> Option<Outcome> {
             let _ = mem.read(addr, &mut buf);
         }
     }
-    if !snap.interp.version.is_supported() {
+    if !pysampler_core::interpreter::families::is_supported(&snap.interp.version) {
         return None;
     }
     if let Some(max) = layout_limit() {

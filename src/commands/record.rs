@@ -8,7 +8,8 @@ use crate::output;
 use crate::output::outfile::{self, OutputFile};
 use crate::output::render::RenderOptions;
 use crate::process::signals::StopRequest;
-use crate::recording::tee::{self, Outputs};
+use crate::recording::tee::Outputs;
+use crate::recording::Header;
 use crate::sampling::ending::{Ending, StopCause};
 use crate::sampling::session::Session;
 use crate::sampling::{EndReason, Event};
@@ -51,7 +52,7 @@ pub fn run(args: &RecordArgs) -> Result<i32> {
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
     let mut session = Session::start(&args.sampling.session_config()?)?;
-    if let Err(e) = outputs.start(&tee::header(args, &command, started_unix)) {
+    if let Err(e) = outputs.start(&recording_header(args, &command, started_unix)) {
         session.stop(CHILD_GRACE);
         return Err(e);
     }
@@ -283,5 +284,23 @@ impl Recorder {
             "pysampler: {:.1} s, {} samples, {:.0} Hz, {} errors",
             secs, self.ticks, rate, self.errors
         )
+    }
+}
+
+/// The header of `record`'s recordings: what it was asked to do.
+fn recording_header(args: &crate::cli::RecordArgs, command: &[String], start_unix: f64) -> Header {
+    let s = &args.sampling;
+    Header {
+        command: if command.is_empty() {
+            format!("pid {}", s.pid.unwrap_or(0))
+        } else {
+            command.join(" ")
+        },
+        rate_hz: s.rate,
+        start_unix,
+        subprocesses: s.subprocesses,
+        idle: s.idle,
+        gil: s.gil,
+        nonblocking: s.nonblocking,
     }
 }

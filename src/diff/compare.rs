@@ -17,7 +17,7 @@
 use super::Side;
 use crate::error::{Error, Result};
 use crate::output::table::Screen;
-use crate::top::table::seconds;
+use crate::output::units::seconds;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 

@@ -12,11 +12,15 @@ pub mod flamegraph;
 pub mod render;
 pub mod speedscope;
 pub mod table;
+pub mod units;
 
 use crate::aggregate::Profile;
 use render::RenderOptions;
 use std::io;
 use std::path::Path;
+
+/// The extension of pysampler's own recordings (`record -o FILE.pysampler`).
+pub const RECORDING_EXTENSION: &str = "pysampler";
 
 /// An output format of `record`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -39,7 +43,7 @@ impl Format {
             Format::Flamegraph => "svg",
             Format::Speedscope | Format::Chrometrace => "json",
             Format::Raw => "txt",
-            Format::Recording => crate::recording::EXTENSION,
+            Format::Recording => RECORDING_EXTENSION,
         }
     }
 
@@ -51,7 +55,7 @@ impl Format {
             "svg" => Some(Format::Flamegraph),
             "txt" | "folded" | "collapsed" => Some(Format::Raw),
             "json" => Some(Format::Speedscope),
-            e if e == crate::recording::EXTENSION => Some(Format::Recording),
+            e if e == RECORDING_EXTENSION => Some(Format::Recording),
             _ => None,
         }
     }

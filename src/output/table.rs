@@ -11,7 +11,7 @@
 
 use crate::aggregate::Profile;
 use crate::output::render::{file_names, RenderOptions, ShownFrame};
-use crate::top::table::{percent, seconds};
+use crate::output::units::{percent, seconds};
 use foldhash::{HashMap, HashSet};
 use std::io::IsTerminal;
 

@@ -70,7 +70,7 @@ pub const MAJOR: u16 = 1;
 /// Bumped when records or fields are added that older readers may skip.
 pub const MINOR: u16 = 0;
 /// The file name extension of recordings.
-pub const EXTENSION: &str = "pysampler";
+pub use crate::output::RECORDING_EXTENSION as EXTENSION;
 
 /// Largest header JSON.
 pub const MAX_HEADER_BYTES: u32 = 1 << 20;

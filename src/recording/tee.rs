@@ -177,21 +177,3 @@ impl Outputs {
         }
     }
 }
-
-/// The header of `record`'s recordings: what it was asked to do.
-pub fn header(args: &crate::cli::RecordArgs, command: &[String], start_unix: f64) -> Header {
-    let s = &args.sampling;
-    Header {
-        command: if command.is_empty() {
-            format!("pid {}", s.pid.unwrap_or(0))
-        } else {
-            command.join(" ")
-        },
-        rate_hz: s.rate,
-        start_unix,
-        subprocesses: s.subprocesses,
-        idle: s.idle,
-        gil: s.gil,
-        nonblocking: s.nonblocking,
-    }
-}

@@ -26,8 +26,8 @@ pub enum Error {
     #[error("process {pid} replaced itself with another program ({exe}) by exec: there is no Python stack to read any more")]
     ProcessReplaced { pid: i32, exe: String },
 
-    #[error("Python {version} is not supported by pysampler (supported: {supported})", supported = crate::interpreter::families::supported_versions_text())]
-    UnsupportedVersion { version: String },
+    #[error("Python {version} is not supported by pysampler (supported: {supported})")]
+    UnsupportedVersion { version: String, supported: String },
 
     #[error("could not tell which Python version process {pid} runs: {detail}")]
     UnknownVersion { pid: i32, detail: String },

@@ -9,7 +9,24 @@
 //! branches on the family and never on a version number.
 
 use super::version::Version;
-use crate::walk::linetable::LineTableFormat;
+use crate::error::Error;
+
+/// How a code object maps bytecode offsets to source lines; differs by
+/// CPython generation (decoded by `walk::linetable`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineTableFormat {
+    /// 2.7 `co_lnotab`: (byte increment, line increment) pairs, both unsigned.
+    Lnotab27,
+    /// 3.6–3.9 `co_lnotab`: the line increment is a signed byte.
+    Lnotab36,
+    /// 3.10 `co_linetable`: (signed byte delta, signed line delta) pairs; -128 = no line.
+    ///
+    /// (In CPython's decoder the byte delta is in fact read as an *unsigned*
+    /// byte, 0–254; the line delta is signed.)
+    Linetable310,
+    /// 3.11+ `co_linetable` location table (varint entries, PEP 657).
+    Locations311,
+}
 
 /// The families of one CPython version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,6 +168,19 @@ impl Families {
             .iter()
             .find(|row| (row.major, row.minor) == (version.major, version.minor))
             .map(|row| row.families)
+    }
+}
+
+/// Whether pysampler reads `version` (`SUPPORTED` lists it).
+pub fn is_supported(version: &Version) -> bool {
+    Families::of(version).is_some()
+}
+
+/// The error for a version pysampler does not read.
+pub fn unsupported(version: &str) -> Error {
+    Error::UnsupportedVersion {
+        version: version.to_string(),
+        supported: supported_versions_text(),
     }
 }
 

@@ -9,7 +9,7 @@ use crate::elf::Binary;
 use crate::error::{Error, Result};
 use crate::maps::MappedFile;
 use crate::memory::{word_at, MemorySource};
-pub use families::{Families, FrameFamily, InstanceDictFamily, LanguageFamily};
+pub use families::{Families, FrameFamily, InstanceDictFamily, LanguageFamily, LineTableFormat};
 pub use layout::Layout;
 pub use version::Version;
 
@@ -51,12 +51,8 @@ impl TryFrom<StoredInterpreter> for Interpreter {
 
     fn try_from(stored: StoredInterpreter) -> std::result::Result<Interpreter, String> {
         let table = tables::layout_for(&stored.version).map_err(|e| e.to_string())?;
-        let families = Families::of(&stored.version).ok_or_else(|| {
-            Error::UnsupportedVersion {
-                version: stored.version.to_string(),
-            }
-            .to_string()
-        })?;
+        let families = Families::of(&stored.version)
+            .ok_or_else(|| families::unsupported(&stored.version.to_string()).to_string())?;
         Ok(Interpreter {
             families,
             layout: Layout::restore(&stored.layout, &table)?,
@@ -121,9 +117,8 @@ impl Interpreter {
     ) -> Result<Interpreter> {
         let binary = find_runtime_binary(process, load)?;
         let version = detect_version(process, &binary, mem)?;
-        let families = Families::of(&version).ok_or_else(|| Error::UnsupportedVersion {
-            version: version.to_string(),
-        })?;
+        let families =
+            Families::of(&version).ok_or_else(|| families::unsupported(&version.to_string()))?;
         let mut layout = tables::layout_for(&version)?;
         let mut version = version;
         let interp_head_ptr = if let Some(runtime) = binary.symbol("_PyRuntime") {

@@ -15,9 +15,7 @@ pub fn layout_for(version: &Version) -> Result<Layout> {
         .iter()
         .find(|(k, _)| *k == exact)
         .or_else(|| TABLES.iter().find(|(k, _)| *k == minor))
-        .ok_or_else(|| Error::UnsupportedVersion {
-            version: exact.clone(),
-        })?;
+        .ok_or_else(|| super::families::unsupported(&exact))?;
     Layout::from_toml(text).map_err(|e| Error::Layout {
         version: key.to_string(),
         detail: e.to_string(),
@@ -46,7 +44,7 @@ mod tests {
         for (key, _) in TABLES {
             let version = Version::parse(key).unwrap();
             assert!(
-                version.is_supported(),
+                crate::interpreter::families::is_supported(&version),
                 "{key}.toml: not in families::SUPPORTED"
             );
         }

@@ -66,11 +66,6 @@ impl Version {
     pub fn minor_key(&self) -> String {
         format!("{}.{}", self.major, self.minor)
     }
-
-    /// Whether pysampler reads this version (`families::SUPPORTED` lists them).
-    pub fn is_supported(&self) -> bool {
-        super::families::Families::of(self).is_some()
-    }
 }
 
 impl fmt::Display for Version {
@@ -85,6 +80,7 @@ impl fmt::Display for Version {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::interpreter::families::is_supported;
 
     #[test]
     fn parses_and_prints() {
@@ -98,8 +94,8 @@ mod tests {
 
     #[test]
     fn supported() {
-        assert!(!Version::new(3, 16, Some(0)).is_supported());
-        assert!(Version::new(3, 15, None).is_supported());
-        assert!(Version::new(2, 7, Some(18)).is_supported());
+        assert!(!is_supported(&Version::new(3, 16, Some(0))));
+        assert!(is_supported(&Version::new(3, 15, None)));
+        assert!(is_supported(&Version::new(2, 7, Some(18))));
     }
 }

@@ -27,21 +27,7 @@
 //! memory) and results outside `0..=i32::MAX` are reported as `None`.
 //! Nothing allocates.
 
-/// How a code object maps bytecode offsets to source lines; differs by CPython generation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LineTableFormat {
-    /// 2.7 `co_lnotab`: (byte increment, line increment) pairs, both unsigned.
-    Lnotab27,
-    /// 3.6–3.9 `co_lnotab`: the line increment is a signed byte.
-    Lnotab36,
-    /// 3.10 `co_linetable`: (signed byte delta, signed line delta) pairs; -128 = no line.
-    ///
-    /// (In CPython's decoder the byte delta is in fact read as an *unsigned*
-    /// byte, 0–254; the line delta is signed.)
-    Linetable310,
-    /// 3.11+ `co_linetable` location table (varint entries, PEP 657).
-    Locations311,
-}
+pub use crate::interpreter::families::LineTableFormat;
 
 /// Source line of the instruction at `byte_offset` (a byte offset into the bytecode; callers convert
 /// 3.10's f_lasti and 3.11+'s instruction pointer into bytes). None when the table says the
