@@ -65,6 +65,36 @@ thread_local! {
     static STILL_ATTACHED: RefCell<Vec<Pid>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Exit statuses that a sampler's ptrace wait collected: when pysampler
+/// launched the program it is also its parent, and the wait for a stop of
+/// the main thread can reap the whole process. The session looks its
+/// program's status up here (`take_reaped`), since its own wait then finds
+/// nothing. Bounded: statuses nobody asks for (threads) are dropped oldest first.
+static REAPED: parking_lot::Mutex<Vec<(i32, i32)>> = parking_lot::Mutex::new(Vec::new());
+const MAX_REAPED: usize = 256;
+
+fn note_reaped(status: WaitStatus) {
+    let (pid, raw) = match status {
+        WaitStatus::Exited(pid, code) => (pid, (code & 0xff) << 8),
+        WaitStatus::Signaled(pid, signal, core) => {
+            (pid, signal as i32 | if core { 0x80 } else { 0 })
+        }
+        _ => return,
+    };
+    let mut reaped = REAPED.lock();
+    if reaped.len() >= MAX_REAPED {
+        reaped.remove(0);
+    }
+    reaped.push((pid.as_raw(), raw));
+}
+
+/// The raw wait status of `pid` if a sampler reaped it (see `REAPED`).
+pub fn take_reaped(pid: i32) -> Option<i32> {
+    let mut reaped = REAPED.lock();
+    let at = reaped.iter().position(|(p, _)| *p == pid)?;
+    Some(reaped.remove(at).1)
+}
+
 /// Detaches this thread's late stoppers that have stopped by now and reaps
 /// the dead ones (see `STILL_ATTACHED`). Samplers
 /// call it every tick, also when they pause nothing (a late stopper held in
@@ -79,7 +109,11 @@ pub fn release_late_stoppers() {
                 Ok(WaitStatus::Stopped(_, sig)) if sig != Signal::SIGTRAP => {
                     ptrace::detach(*thread, sig).is_err()
                 }
-                Ok(WaitStatus::Exited(..)) | Ok(WaitStatus::Signaled(..)) | Err(_) => false,
+                Ok(status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
+                    note_reaped(status);
+                    false
+                }
+                Err(_) => false,
                 Ok(_) => ptrace::detach(*thread, None).is_err(),
             }
         })
@@ -288,7 +322,10 @@ fn poll_stop(thread: Pid) -> Poll {
             Poll::Stopped(None)
         }
         Ok(WaitStatus::Stopped(_, sig)) => Poll::Stopped(Some(sig)),
-        Ok(WaitStatus::Exited(..)) | Ok(WaitStatus::Signaled(..)) => Poll::Gone,
+        Ok(status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
+            note_reaped(status);
+            Poll::Gone
+        }
         Ok(_) => Poll::Running,
         Err(_) => {
             detach_or_keep(thread, None);

@@ -233,13 +233,23 @@ impl Session {
             // steal the ptrace stops that thread waits for. Look, don't reap.
             return !crate::process::is_alive(self.root);
         }
-        if let Some(child) = &mut self.child {
-            if let Ok(Some(status)) = child.try_wait() {
+        let Some(child) = &mut self.child else {
+            return false;
+        };
+        match child.try_wait() {
+            Ok(Some(status)) => {
                 self.child_status = Some(status);
-                return true;
+                true
+            }
+            Ok(None) => false,
+            // Reaped already, by a sampler's ptrace wait for its main thread
+            // (pysampler is its parent): that wait kept the status.
+            Err(_) => {
+                let raw = crate::process::pause::take_reaped(self.root).unwrap_or(0);
+                self.child_status = Some(std::os::unix::process::ExitStatusExt::from_raw(raw));
+                true
             }
         }
-        false
     }
 
     fn kill_child(&mut self) {
