@@ -7,9 +7,8 @@ Checks every backticked token that looks like a path (it contains a `/` or
 ends in a source file extension), outside fenced blocks. A token is looked
 up relative to the folder in force, then from the repository root; a bare
 file name must be in the folder in force, or, with none, anywhere in the
-repository. The
-folder in force is set by a line that starts with a backticked folder
-(`` `crates/pysampler-core/src/`, in the order... `` or
+repository. The folder in force is set by a line that starts with a
+backticked folder (`` `crates/pysampler-core/src/`, in the order... `` or
 `` **`src/process/`: ...** ``) until the next heading, and, for one table
 row, by a backticked folder in its first cell. Absolute paths
 (`/proc/PID/...`), placeholders (`X.Y.toml`, `PID`, `…`) and globs are
