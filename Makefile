@@ -31,6 +31,7 @@ deps: test-deps pyspy-venv
 lint:
 	$(CARGO) fmt --all --check
 	python3 scripts/module-cycles.py src crates/pysampler-core/src
+	python3 scripts/doc-paths.py ARCHITECTURE.md
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 
 ## offsets: regenerate python-offsets/*.toml from each interpreter's headers
