@@ -10,9 +10,7 @@ use pysampler::process::memory::{LiveMemory, MemorySource};
 use pysampler::process::pause;
 use pysampler::process::ProcessInfo;
 use pysampler::Error;
-use pysampler_core::interpreter::{
-    Families, GilSource, Interpreter, KnownObjects, Layout, Version,
-};
+use pysampler_core::interpreter::{Families, GilSource, Interpreter, KnownObjects, Version};
 use pysampler_core::snapshot::{Metadata, Snapshot, SnapshotMemory};
 use pysampler_core::walk::{StackReader, ThreadStack};
 use std::path::Path;
@@ -284,10 +282,12 @@ fn snapshot_matches_live_3_13() {
 
 fn interpreter() -> Interpreter {
     let version = Version::new(3, 12, Some(1));
+    // The real 3.12 table: a walk needs the fields its family reads.
+    let layout = pysampler_core::interpreter::tables::layout_for(&version).unwrap();
     Interpreter {
         families: Families::of(&version).unwrap(),
         version,
-        layout: Layout::default(),
+        layout,
         interp_head_ptr: 0x1000,
         gil: GilSource::Unknown,
         types: KnownObjects::default(),
