@@ -116,10 +116,10 @@ mod tests {
             (6, 160),
             (4, 110),
             (12, 936),
-            (9, 1 << 40),
+            (9, 1u64 << 40),
         ] {
             let mut raw = section_314();
-            raw[word * 8..word * 8 + 8].copy_from_slice(&(value as u64).to_le_bytes());
+            raw[word * 8..word * 8 + 8].copy_from_slice(&value.to_le_bytes());
             assert!(AsyncioDebug::parse(&raw).is_err(), "word {word} = {value}");
         }
     }
