@@ -88,6 +88,30 @@ typedef struct { Py_hash_t me_hash; PyObject *me_key; PyObject *me_value; } PyDi
 """),
 ]
 
+# FutureObj / TaskObj byte offsets (x86_64), which no installed header
+# declares. How they were verified: in each interpreter a Task was created and
+# its bytes read with ctypes.string_at(id(task), type(task).__basicsize__);
+# the pointer fields were matched against id() of the loop, coroutine, name
+# and the future the task waits on, the scalars by diffing the bytes around
+# set_result / cancel, and the totals against __basicsize__ (3.12.1: 176,
+# 3.13.0: 144, 3.14.10 and 3.15.2: 168). On 3.14+ the same values are also
+# published in the `.AsyncioDebug` section, which pysampler reads at run time
+# for the fields it carries (name, coro, awaited_by, is_task, node).
+# tests/it/asyncio.rs checks them against live tasks on every run.
+#   fut_loop: the loop; state: fut_state (int: 0 pending, 1 cancelled, 2 finished);
+#   fut_waiter: the future the task is blocked on; coro; name (a str, or an
+#   int N meaning "Task-N"); awaited_by (3.14+: NULL, one awaiter or a set),
+#   is_task / awaited_by_is_set (chars); node: the llist_node of the
+#   per-thread task list (3.14+).
+TASK_LAYOUTS = {
+    "3.12": dict(fut_loop=16, state=88, fut_waiter=128, coro=136, name=144),
+    "3.13": dict(fut_loop=16, state=96, fut_waiter=112, coro=120, name=128),
+    "3.14": dict(fut_loop=16, awaited_by=96, state=104, is_task=108, awaited_by_is_set=109,
+                 fut_waiter=120, coro=128, name=136, node=152),
+    "3.15": dict(fut_loop=16, awaited_by=96, state=104, is_task=108, awaited_by_is_set=109,
+                 fut_waiter=120, coro=128, name=136, node=152),
+}
+
 OB_SIZE = "offsetof(PyVarObject, ob_size)"
 
 # (section, field, versions, C expression); order is the TOML order.
@@ -133,6 +157,10 @@ FIELDS = [
     ("frame", "localsplus", "3.11-", "offsetof(_PyInterpreterFrame, localsplus)"),
     ("frame", "size", "-3.10", "sizeof(PyFrameObject)"),
     ("frame", "size", "3.11-", "sizeof(_PyInterpreterFrame)"),
+    # The value stack's top, where a suspended coroutine keeps what it awaits
+    # (asyncio; 3.8-3.11 are still to do).
+    ("frame", "stacktop", "3.12-3.13", "offsetof(_PyInterpreterFrame, stacktop)"),
+    ("frame", "stackpointer", "3.14-", "offsetof(_PyInterpreterFrame, stackpointer)"),
 
     ("code", "name", "*", "offsetof(PyCodeObject, co_name)"),
     ("code", "qualname", "3.11-", "offsetof(PyCodeObject, co_qualname)"),
@@ -216,6 +244,17 @@ FIELDS = [
     ("chunk", "previous", "3.11-", "offsetof(_PyStackChunk, previous)"),
     ("chunk", "size", "3.11-", "offsetof(_PyStackChunk, size)"),
 
+    # --- asyncio (dump --async), 3.12+ for now; 3.8-3.11 are next. ---
+    ("gen", "frame_state", "3.12-", "offsetof(PyGenObject, gi_frame_state)"),
+    ("gen", "iframe", "3.12-", "offsetof(PyGenObject, gi_iframe)"),
+    ("set", "mask", "3.12-", "offsetof(PySetObject, mask)"),
+    ("set", "table", "3.12-", "offsetof(PySetObject, table)"),
+    ("weakref", "object", "3.12-", "offsetof(PyWeakReference, wr_object)"),
+    # FutureObj / TaskObj are defined in Modules/_asynciomodule.c, which
+    # installs no header: these are literals, verified against live tasks
+    # (see TASK_LAYOUTS below and tests/it/asyncio.rs, which checks them).
+] + [("task", field, minor, str(value))
+     for minor, fields in sorted(TASK_LAYOUTS.items()) for field, value in fields.items()] + [
     # PyModuleObject is private to Objects/moduleobject.c before 3.10; there it
     # is PyObject_HEAD followed by md_dict, i.e. 16 on a 64-bit build.
     ("module", "dict", "-3.9", "sizeof(PyObject)"),

@@ -299,6 +299,10 @@ pub struct DumpArgs {
     /// Do not pause the process while reading it (stacks may be inconsistent)
     #[arg(long)]
     pub nonblocking: bool,
+    /// Also show each asyncio event loop's tasks: name, state, coroutine
+    /// chain, and which tasks each one awaits and is awaited by (3.12+)
+    #[arg(long = "async")]
+    pub async_tasks: bool,
 }
 
 /// Accepts "1234" and "0x4d2", as py-spy does.

@@ -9,6 +9,8 @@ use crate::process::locate::locate_interpreter;
 use crate::process::memory::LiveMemory;
 use crate::process::{pause, task_state, ProcessInfo};
 use crate::sampling::children;
+use pysampler_core::dump_async;
+use pysampler_core::walk::asyncio::view::AsyncTasks;
 use pysampler_core::walk::StackReader;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -155,25 +157,32 @@ fn dump(args: &DumpArgs, process: &ProcessInfo) -> Result<Section> {
         match result {
             Ok(stacks) => {
                 let names = FileNames::new(process.cwd.clone(), args.full_filenames);
+                let tasks = match args.async_tasks {
+                    true => Some(read_tasks(process, &mut reader)?),
+                    false => None,
+                };
                 let activity = ThreadActivity(activity);
                 let header = dump_text::header(process);
                 return Ok(if args.json {
-                    Section::Json(dump_text::json(
-                        &header,
-                        &reader.interp,
-                        &stacks,
-                        &activity,
-                        &names,
-                    ))
+                    let mut doc =
+                        dump_text::json(&header, &reader.interp, &stacks, &activity, &names);
+                    if let (Some(tasks), Some(fields)) = (&tasks, doc.as_object_mut()) {
+                        fields.insert("asyncio".into(), dump_async::json(tasks, &names));
+                    }
+                    Section::Json(doc)
                 } else {
-                    Section::Text(dump_text::text(
+                    let mut text = dump_text::text(
                         &header,
                         &reader.interp,
                         &stacks,
                         &activity,
                         &names,
                         args.locals,
-                    ))
+                    );
+                    if let Some(tasks) = &tasks {
+                        text.push_str(&dump_async::text(tasks, &names));
+                    }
+                    Section::Text(text)
                 });
             }
             Err(e) => match process.explain(e) {
@@ -193,4 +202,12 @@ fn dump(args: &DumpArgs, process: &ProcessInfo) -> Result<Section> {
             detail: "no attempt succeeded".into(),
         },
     })
+}
+
+/// `--async`: the tasks of every event loop, read while the process runs
+/// (a suspended task's chain does not change until it resumes).
+fn read_tasks(process: &ProcessInfo, reader: &mut StackReader) -> Result<AsyncTasks> {
+    let debug =
+        crate::process::asyncio::find_debug_section(process, &reader.interp, reader.mem.as_ref())?;
+    reader.read_tasks(debug.as_ref())
 }

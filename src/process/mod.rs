@@ -1,5 +1,6 @@
 //! The operating-system side: which process, its memory, its maps and binaries.
 
+pub mod asyncio;
 pub mod binary;
 pub mod capture;
 pub mod launch;

@@ -1,5 +1,6 @@
 //! pysampler's integration tests: one binary, real interpreters.
 
+mod asyncio;
 mod bad_input;
 mod core_fixtures;
 mod dump;
@@ -47,6 +48,24 @@ dump_tests! {
     dump_python_3_15_in_sid_root => "3.15",
     dump_venv_python => "venv-3.12",
     dump_symlinked_python => "symlink-3.9",
+}
+
+macro_rules! asyncio_tests {
+    ($($name:ident => $label:expr),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                asyncio::check($label);
+            }
+        )*
+    };
+}
+
+asyncio_tests! {
+    dump_async_python_3_12 => "3.12",
+    dump_async_python_3_13 => "3.13",
+    dump_async_python_3_14_in_sid_root => "3.14",
+    dump_async_python_3_15_in_sid_root => "3.15",
 }
 
 macro_rules! core_fixture_tests {

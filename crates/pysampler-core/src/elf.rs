@@ -46,6 +46,9 @@ pub struct Binary {
     /// Version strings ("3.9.18") found in the read-only data, most frequent
     /// first; not looked for when the binary has `Py_Version`.
     pub version_strings: Vec<String>,
+    /// Address in the target of the `.AsyncioDebug` section (3.14+'s
+    /// `_asyncio` offsets), when this binary has one.
+    pub asyncio_debug: Option<u64>,
 }
 
 impl Binary {
@@ -98,13 +101,18 @@ impl Binary {
             }
         }
         let section_names = sections.get(header.e_shstrndx as usize);
+        let named = |s: &SectionHeader, name: &[u8]| {
+            section_names.is_some_and(|n| {
+                c_str_at(data, n.sh_offset.saturating_add(s.sh_name as u64)) == Some(name)
+            })
+        };
+        let asyncio_debug = sections
+            .iter()
+            .find(|s| named(s, b".AsyncioDebug"))
+            .map(|s| s.sh_addr.wrapping_add(bias));
         let rodata = sections
             .iter()
-            .find(|s| {
-                section_names.is_some_and(|n| {
-                    c_str_at(data, n.sh_offset.saturating_add(s.sh_name as u64)) == Some(b".rodata")
-                })
-            })
+            .find(|s| named(s, b".rodata"))
             .and_then(|s| {
                 data.get(s.sh_offset as usize..s.sh_offset.saturating_add(s.sh_size) as usize)
             })
@@ -119,6 +127,7 @@ impl Binary {
             bias,
             symbols,
             version_strings,
+            asyncio_debug,
         })
     }
 
@@ -144,6 +153,7 @@ impl Binary {
             bias,
             symbols,
             version_strings: version_strings(data),
+            asyncio_debug: None,
         })
     }
 
@@ -234,6 +244,7 @@ mod tests {
             bias: 0,
             symbols: HashMap::new(),
             version_strings: vec![],
+            asyncio_debug: None,
         };
         assert_eq!(b.libpython_version(), Some((3, 6)));
     }

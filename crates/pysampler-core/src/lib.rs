@@ -13,6 +13,7 @@
 //! their paths): formatting only, the process's facts are passed in.
 
 pub mod dump;
+pub mod dump_async;
 pub mod elf;
 pub mod error;
 pub mod filenames;

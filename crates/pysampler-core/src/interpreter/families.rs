@@ -35,6 +35,7 @@ pub struct Families {
     pub line_table: LineTableFormat,
     pub language: LanguageFamily,
     pub instance_dicts: InstanceDictFamily,
+    pub coroutines: CoroutineFamily,
 }
 
 /// What really differs between CPython generations in how a stack is stored.
@@ -108,6 +109,65 @@ pub enum InstanceDictFamily {
     ManagedDictOrInlineValues,
 }
 
+/// How a suspended coroutine shows what it awaits (`walk::asyncio`): which
+/// `gi_frame_state` values mean "suspended in an await", and which slot of
+/// its value stack holds the awaited object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CoroutineFamily {
+    /// Not read yet (≤3.11: frame objects, or no layout for it).
+    Unsupported,
+    /// 3.12: one SUSPENDED state (-1) for every suspension; the awaited
+    /// object is `localsplus[stacktop - 1]` (the caller checks its type).
+    StackTop312,
+    /// 3.13: SUSPENDED_YIELD_FROM (-1) names an await; same slot as 3.12.
+    StackTop313,
+    /// 3.14: SUSPENDED_YIELD_FROM (-1); the object is `stackpointer[-1]`,
+    /// a tagged `_PyStackRef`.
+    StackPointer314,
+    /// 3.15: states renumbered (SUSPENDED_YIELD_FROM 2, its free-threaded
+    /// LOCKED twin 3), and the object moved to `stackpointer[-2]`.
+    StackPointer315,
+}
+
+impl CoroutineFamily {
+    /// Whether `state` is a suspension inside an await (or, for 3.12, any
+    /// suspension: there the awaited object's type decides).
+    pub fn awaiting(self, state: i8) -> bool {
+        match self {
+            CoroutineFamily::Unsupported => false,
+            CoroutineFamily::StackTop312
+            | CoroutineFamily::StackTop313
+            | CoroutineFamily::StackPointer314 => state == -1,
+            CoroutineFamily::StackPointer315 => state == 2 || state == 3,
+        }
+    }
+
+    /// Whether the coroutine is running now (FRAME_EXECUTING).
+    pub fn executing(self, state: i8) -> bool {
+        match self {
+            CoroutineFamily::StackPointer315 => state == 4,
+            CoroutineFamily::Unsupported => false,
+            _ => state == 0,
+        }
+    }
+
+    /// Whether its frame is gone (FRAME_CLEARED or COMPLETED): no frame to show.
+    pub fn finished(self, state: i8) -> bool {
+        match self {
+            CoroutineFamily::StackPointer315 => state >= 5,
+            _ => state >= 1,
+        }
+    }
+
+    /// Slots below the stack top where the awaited object is (1 = the top).
+    pub fn awaited_depth(self) -> u64 {
+        match self {
+            CoroutineFamily::StackPointer315 => 2,
+            _ => 1,
+        }
+    }
+}
+
 /// One row of `SUPPORTED`.
 struct Supported {
     major: u32,
@@ -122,6 +182,7 @@ const fn supported(
     line_table: LineTableFormat,
     language: LanguageFamily,
     instance_dicts: InstanceDictFamily,
+    coroutines: CoroutineFamily,
 ) -> Supported {
     Supported {
         major,
@@ -131,10 +192,12 @@ const fn supported(
             line_table,
             language,
             instance_dicts,
+            coroutines,
         },
     }
 }
 
+use CoroutineFamily::*;
 use FrameFamily::*;
 use InstanceDictFamily::*;
 use LanguageFamily::*;
@@ -148,17 +211,17 @@ use LineTableFormat::*;
 /// one row per line. A version here needs `python-offsets/X.Y.toml`.
 #[rustfmt::skip]
 const SUPPORTED: &[Supported] = &[
-    supported(2, 7,  FrameObjects,               Lnotab27,     Python2, TypeDictOffset),
-    supported(3, 6,  FrameObjects,               Lnotab36,     Python3, TypeDictOffset),
-    supported(3, 7,  FrameObjects,               Lnotab36,     Python3, TypeDictOffset),
-    supported(3, 8,  FrameObjects,               Lnotab36,     Python3, TypeDictOffset),
-    supported(3, 9,  FrameObjects,               Lnotab36,     Python3, TypeDictOffset),
-    supported(3, 10, FrameObjects,               Linetable310, Python3, TypeDictOffset),
-    supported(3, 11, InterpreterFramesViaCFrame, Locations311, Python3, ManagedDictOrValuesPointer),
-    supported(3, 12, InterpreterFramesViaCFrame, Locations311, Python3, ManagedDictOrTaggedValues),
-    supported(3, 13, InterpreterFrames,          Locations311, Python3, ManagedDictOrInlineValues),
-    supported(3, 14, TaggedInterpreterFrames,    Locations311, Python3, ManagedDictOrInlineValues),
-    supported(3, 15, TaggedInterpreterFrames,    Locations311, Python3, ManagedDictOrInlineValues),
+    supported(2, 7,  FrameObjects,               Lnotab27,     Python2, TypeDictOffset, Unsupported),
+    supported(3, 6,  FrameObjects,               Lnotab36,     Python3, TypeDictOffset, Unsupported),
+    supported(3, 7,  FrameObjects,               Lnotab36,     Python3, TypeDictOffset, Unsupported),
+    supported(3, 8,  FrameObjects,               Lnotab36,     Python3, TypeDictOffset, Unsupported),
+    supported(3, 9,  FrameObjects,               Lnotab36,     Python3, TypeDictOffset, Unsupported),
+    supported(3, 10, FrameObjects,               Linetable310, Python3, TypeDictOffset, Unsupported),
+    supported(3, 11, InterpreterFramesViaCFrame, Locations311, Python3, ManagedDictOrValuesPointer, Unsupported),
+    supported(3, 12, InterpreterFramesViaCFrame, Locations311, Python3, ManagedDictOrTaggedValues, StackTop312),
+    supported(3, 13, InterpreterFrames,          Locations311, Python3, ManagedDictOrInlineValues, StackTop313),
+    supported(3, 14, TaggedInterpreterFrames,    Locations311, Python3, ManagedDictOrInlineValues, StackPointer314),
+    supported(3, 15, TaggedInterpreterFrames,    Locations311, Python3, ManagedDictOrInlineValues, StackPointer315),
 ];
 
 impl Families {

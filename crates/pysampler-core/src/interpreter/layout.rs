@@ -72,9 +72,11 @@ offsets_struct!(
 offsets_struct!(
     /// `PyFrameObject` (≤3.10) or `_PyInterpreterFrame` (3.11+). `lasti_unit`
     /// is the bytes per unit `f_lasti` counts (1 up to 3.9, a code unit in 3.10).
+    /// `stacktop` (3.11–3.13, slots from `localsplus`) or `stackpointer`
+    /// (3.14+, a pointer) is the value stack's top, which asyncio reads.
     FrameOffsets {
         required: [previous, code, localsplus, size],
-        optional: [lasti, lasti_unit, lineno, instr_ptr, owner],
+        optional: [lasti, lasti_unit, lineno, instr_ptr, owner, stacktop, stackpointer],
     }
 );
 offsets_struct!(
@@ -143,6 +145,30 @@ offsets_struct!(
     ChunkOffsets { required: [], optional: [previous, size] }
 );
 offsets_struct!(
+    /// `PyGenObject` / `PyCoroObject` (3.12+): its frame's state and the
+    /// frame itself, embedded in the object.
+    GenOffsets { required: [], optional: [frame_state, iframe] }
+);
+offsets_struct!(
+    /// `PySetObject`: its hash table (`mask + 1` entries of key, hash).
+    SetOffsets { required: [], optional: [mask, table] }
+);
+offsets_struct!(
+    /// `PyWeakReference`: the referent (`Py_None` once it is dead).
+    WeakrefOffsets { required: [], optional: [object] }
+);
+offsets_struct!(
+    /// `FutureObj` / `TaskObj` of `Modules/_asynciomodule.c`, which no header
+    /// declares: literals verified against live tasks (python-offsets/generate.py,
+    /// TASK_LAYOUTS). `awaited_by`, `is_task`, `awaited_by_is_set` and `node`
+    /// exist from 3.14.
+    TaskOffsets {
+        required: [],
+        optional: [fut_loop, state, fut_waiter, coro, name, awaited_by, is_task,
+            awaited_by_is_set, node],
+    }
+);
+offsets_struct!(
     /// `PyModuleObject`.
     ModuleOffsets { required: [dict], optional: [] }
 );
@@ -176,6 +202,14 @@ pub struct Layout {
     #[serde(default)]
     pub chunk: ChunkOffsets,
     pub module: ModuleOffsets,
+    #[serde(default)]
+    pub gen: GenOffsets,
+    #[serde(default)]
+    pub set: SetOffsets,
+    #[serde(default)]
+    pub weakref: WeakrefOffsets,
+    #[serde(default)]
+    pub task: TaskOffsets,
     /// 3.13+: for a Layout field ("thread.native_thread_id"), the byte position
     /// inside `_Py_DebugOffsets` where the running interpreter stores its value.
     #[serde(default)]
@@ -205,7 +239,7 @@ sections!(
     "frame" => frame, "code" => code, "type" => type_, "unicode" => unicode,
     "bytes" => bytes, "long" => long, "float" => float, "tuple" => tuple, "list" => list,
     "dict" => dict, "dict_keys" => dict_keys, "object" => object, "chunk" => chunk,
-    "module" => module,
+    "module" => module, "gen" => gen, "set" => set, "weakref" => weakref, "task" => task,
 );
 
 impl Layout {

@@ -9,7 +9,9 @@ use crate::elf::Binary;
 use crate::error::{Error, Result};
 use crate::maps::MappedFile;
 use crate::memory::{word_at, MemorySource};
-pub use families::{Families, FrameFamily, InstanceDictFamily, LanguageFamily, LineTableFormat};
+pub use families::{
+    CoroutineFamily, Families, FrameFamily, InstanceDictFamily, LanguageFamily, LineTableFormat,
+};
 pub use layout::Layout;
 pub use version::Version;
 

@@ -142,6 +142,24 @@ pub fn instance_attribute(reader: &ObjectReader, obj: u64, name: &str) -> Result
     let l = &reader.interp.layout;
     let ty = reader.type_of(obj)?;
     let managed_dict = || crate::need!(l, object.managed_dict_before);
+    // A class whose base keeps its dict at a fixed offset (a C type with a
+    // dict slot, such as 3.12's `_asyncio.Future` under `_GatheringFuture`)
+    // keeps it there on every version; managed dicts say -1.
+    // (A type whose dictoffset cannot be read, as in a snapshot that did
+    // not keep it, is taken to manage its dict.)
+    if reader.interp.families.instance_dicts != InstanceDictFamily::TypeDictOffset {
+        let offset = reader
+            .mem
+            .read_u64(ty.wrapping_add(l.type_.dictoffset))
+            .map_or(0, |o| o as i64);
+        if offset > 0 {
+            let dict = reader.ptr(obj.wrapping_add(offset as u64))?;
+            return match dict {
+                0 => Ok(None),
+                dict => get_str(reader, dict, name),
+            };
+        }
+    }
     let values = match reader.interp.families.instance_dicts {
         InstanceDictFamily::TypeDictOffset => {
             let offset = reader.mem.read_u64(ty.wrapping_add(l.type_.dictoffset))? as i64;

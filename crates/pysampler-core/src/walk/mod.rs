@@ -1,6 +1,7 @@
 //! From thread states to named frames: the part of pysampler that understands
 //! CPython's memory.
 
+pub mod asyncio;
 pub mod code;
 pub mod dict;
 pub mod frames;
@@ -305,6 +306,60 @@ impl StackReader {
             stacks.push(stack);
         }
         Ok(stacks)
+    }
+}
+
+impl StackReader {
+    /// Every event loop's pending tasks (`dump --async`). `debug` is the
+    /// target's `.AsyncioDebug` section where it has one (3.14+), as the
+    /// caller found it in the process's mapped files.
+    pub fn read_tasks(
+        &mut self,
+        debug: Option<&asyncio::AsyncioDebug>,
+    ) -> Result<asyncio::view::AsyncTasks> {
+        let plan = self.state_plan()?;
+        let read = {
+            let reader = ObjectReader::new(self.mem.as_ref(), &self.interp);
+            let interps = threads::interpreters(&reader)?;
+            let mut states = Vec::new();
+            for interp in &interps {
+                states.extend(threads::thread_states(&reader, &plan, interp, true)?);
+            }
+            let read = asyncio::read_tasks(&reader, debug, &interps, &states)?;
+            (read, states)
+        };
+        let (read, states) = read;
+        // A running task's frames are its thread's, down to its coroutine.
+        let mut stacks: Vec<Vec<RawFrame>> = Vec::new();
+        if read.tasks.iter().any(|t| t.running.is_some()) {
+            for state in &states {
+                let mut raw = Vec::new();
+                let reader = ObjectReader::new(self.mem.as_ref(), &self.interp);
+                let frame_plan = self.frame_plan()?;
+                if self
+                    .walker
+                    .walk(&reader, &frame_plan, state, &mut raw)
+                    .is_ok()
+                {
+                    stacks.push(raw);
+                }
+            }
+        }
+        let thread_frames = |coro_frame: u64| {
+            stacks.iter().find_map(|raw| {
+                let at = raw.iter().position(|f| f.addr == coro_frame)?;
+                Some(raw[..=at].to_vec())
+            })
+        };
+        let resolve = |frame: &RawFrame| {
+            let (code, line) = self.resolve(frame).ok().flatten()?;
+            Some(Frame {
+                code,
+                line,
+                locals: Vec::new(),
+            })
+        };
+        Ok(asyncio::view::build(&read, resolve, thread_frames))
     }
 }
 
