@@ -221,17 +221,25 @@ fn exit_status_is_passed_through() {
         .unwrap_or_else(|| panic!("no pid in {line:?}"));
     // The program's stdout is pysampler's.
     next_line(&stdout, "READY");
-    // Paused at least once since READY: a sample of busy() was taken.
+    // Paused five separate times since READY. One pause is not enough: on a
+    // loaded machine the first can still catch the program between READY's
+    // flush and busy() (a CI run did); busy() is nearly all of the loop.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .map(|s| s.contains("TracerPid:\t0"))
-        .unwrap_or(true)
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the program {pid} was never paused"
-        );
-        std::thread::sleep(Duration::from_millis(1));
+    let traced = || {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .map(|s| !s.contains("TracerPid:\t0"))
+            .unwrap_or(false)
+    };
+    for pause in 0..5 {
+        for wanted in [true, false] {
+            while traced() != wanted {
+                assert!(
+                    Instant::now() < deadline,
+                    "the program {pid} was paused only {pause} times"
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
     }
     unsafe { libc::kill(pid, libc::SIGUSR1) };
     let status = wait_with_timeout(&mut rec, Duration::from_secs(30));
@@ -400,10 +408,16 @@ fn idle_threads_are_left_out_unless_asked_for_in_both_modes() {
                     own_samples(&stacks, "spin"),
                     own_samples(&stacks, "idle_forever"),
                 );
-                assert!(spin >= 50, "{tag}: {spin} samples of spin: {stacks:?}");
+                // ~200 ticks on a quiet machine; a loaded one delivers fewer
+                // (a CI run at load 16 got 49), so the sleeper is judged
+                // against the spinner, which is in every tick's sample.
+                assert!(spin >= 20, "{tag}: {spin} samples of spin: {stacks:?}");
                 match idle {
                     false => assert_eq!(asleep, 0, "{tag}: the sleeper is idle: {stacks:?}"),
-                    true => assert!(asleep >= 50, "{tag}: {asleep} of the sleeper: {stacks:?}"),
+                    true => assert!(
+                        asleep * 10 >= spin * 9,
+                        "{tag}: {asleep} of the sleeper, {spin} of spin: {stacks:?}"
+                    ),
                 }
             }
         }
