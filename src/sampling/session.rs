@@ -192,6 +192,17 @@ impl Session {
             let _ = handle.join();
         }
         self.child.as_ref()?;
+        // A program that has begun to exit on its own (the samplers end as
+        // its address space goes) may not be reapable yet: the kernel tears
+        // its memory down first. Wait for it rather than report an
+        // interrupted program that was never interrupted.
+        let deadline = Instant::now() + grace;
+        while !self.child_exited()
+            && crate::process::is_exiting(self.root)
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         if self.child_exited() {
             return self.child_status.map(ProgramEnd::Exited);
         }

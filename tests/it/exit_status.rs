@@ -27,12 +27,15 @@ const KILLED: &str = "the program was killed after it ignored SIGINT for 5 s";
 /// `pysampler record` running a program, in a process group of its own.
 struct Recording {
     child: Child,
-    stdout: mpsc::Receiver<String>,
+    started: Instant,
+    /// The shared stdout's lines, with when each arrived.
+    stdout: mpsc::Receiver<(Instant, String)>,
     stderr: Option<JoinHandle<String>>,
 }
 
 impl Recording {
     fn start(args: &[&str], command: &[String]) -> Recording {
+        let started = Instant::now();
         let mut child = Command::new(PYSAMPLER)
             .arg("record")
             .args(args)
@@ -48,7 +51,7 @@ impl Recording {
         let out = child.stdout.take().unwrap();
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
+                let _ = tx.send((Instant::now(), line));
             }
         });
         let mut err = child.stderr.take().unwrap();
@@ -59,6 +62,7 @@ impl Recording {
         }));
         Recording {
             child,
+            started,
             stdout,
             stderr,
         }
@@ -70,7 +74,7 @@ impl Recording {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.stdout.recv_timeout(left) {
-                Ok(line) if line.starts_with("READY") => return,
+                Ok((_, line)) if line.starts_with("READY") => return,
                 Ok(_) => {}
                 Err(e) => panic!("the program never said READY ({e})"),
             }
@@ -89,7 +93,7 @@ impl Recording {
     }
 
     /// pysampler's exit status and its stderr.
-    fn finish(mut self) -> (ExitStatus, String) {
+    fn finish(&mut self) -> (ExitStatus, String) {
         let deadline = Instant::now() + DEADLINE;
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -104,6 +108,21 @@ impl Recording {
         let stderr = self.stderr.take().unwrap().join().unwrap();
         assert!(!stderr.contains("panicked"), "{stderr}");
         (status, stderr)
+    }
+
+    /// How long after the start the program said READY, once it has ended
+    /// (its stdout is read to the end).
+    fn ready_after(&self) -> Option<Duration> {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok((at, line)) if line.starts_with("READY") => return Some(at - self.started),
+                Ok(_) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!("stdout never ended"),
+            }
+        }
     }
 }
 
@@ -159,6 +178,7 @@ fn ignoring_sigint(command: Vec<String>) -> Vec<String> {
 fn check(label: &str) {
     let py = pythons::find(label);
     on_its_own(&py);
+    on_its_own_slowly(&py);
     duration_ends_a_cooperative_program(&py);
     duration_ends_a_program_that_ignores_sigint(&py);
     sigterm_ends_a_program_kept_alive_by_a_thread(&py);
@@ -168,7 +188,7 @@ fn check(label: &str) {
 
 fn on_its_own(py: &Python) {
     let path = out_dir(&py.label, "own").join("p.txt");
-    let rec = Recording::start(
+    let mut rec = Recording::start(
         &["-f", "raw", "-o", path.to_str().unwrap()],
         &python_command(py, "exit_status.py", &["3"]),
     );
@@ -182,22 +202,70 @@ fn on_its_own(py: &Python) {
     assert!(path.exists(), "{}: no profile", py.label);
 }
 
-fn duration_ends_a_cooperative_program(py: &Python) {
-    let path = out_dir(&py.label, "duration").join("p.txt");
-    let rec = Recording::start(
-        &["-f", "raw", "-d", "1", "-o", path.to_str().unwrap()],
-        &python_command(py, "exit_modes.py", &["busy"]),
+/// `record -d N` of `command`, with N doubled from 1 s until the program
+/// said READY with at least half the duration left: a loaded machine can
+/// take more than a second to start an interpreter, and a duration that
+/// ends before the program is set up tests nothing. Returns the status,
+/// stderr and the duration used.
+/// A program whose exit takes a while (a gigabyte to unmap): its memory is
+/// gone before its status can be collected, and pysampler must wait for the
+/// status rather than interrupt a program that is ending by itself.
+fn on_its_own_slowly(py: &Python) {
+    let path = out_dir(&py.label, "own-slowly").join("p.txt");
+    let mut rec = Recording::start(
+        &["-f", "raw", "-o", path.to_str().unwrap()],
+        &python_command(py, "exit_status.py", &["3", "--leave-big"]),
     );
     let (status, stderr) = rec.finish();
-    assert_eq!(status.code(), Some(0), "{}: {stderr}", py.label);
-    // KeyboardInterrupt: 2.7 exits 1, 3.x ends by SIGINT (and a SIGINT
-    // before Python has its handler ends it the same way).
-    let line = summary(&stderr);
+    assert_eq!(status.code(), Some(3), "{}: {stderr}", py.label);
     assert!(
-        line.contains("; stopped after 1 s; the program ended on SIGINT; wrote ")
-            || line.contains(
-                "; stopped after 1 s; the program exited with status 1 after SIGINT; wrote "
-            ),
+        summary(&stderr).contains("; the program exited with status 3; wrote "),
+        "{}: {stderr}",
+        py.label
+    );
+}
+
+fn record_for_a_duration(path: &Path, command: &[String]) -> (ExitStatus, String, u64) {
+    let mut seconds = 1;
+    loop {
+        let mut rec = Recording::start(
+            &[
+                "-f",
+                "raw",
+                "-d",
+                &seconds.to_string(),
+                "-o",
+                path.to_str().unwrap(),
+            ],
+            command,
+        );
+        let (status, stderr) = rec.finish();
+        let ready = rec.ready_after();
+        let in_time = ready.is_some_and(|at| at <= Duration::from_millis(seconds * 500));
+        if in_time || seconds >= 16 {
+            assert!(
+                in_time,
+                "the program was not ready within {seconds} s: {ready:?}"
+            );
+            return (status, stderr, seconds);
+        }
+        seconds *= 2;
+    }
+}
+
+fn duration_ends_a_cooperative_program(py: &Python) {
+    let path = out_dir(&py.label, "duration").join("p.txt");
+    let (status, stderr, seconds) =
+        record_for_a_duration(&path, &python_command(py, "exit_modes.py", &["busy"]));
+    assert_eq!(status.code(), Some(0), "{}: {stderr}", py.label);
+    // KeyboardInterrupt: 2.7 exits 1, 3.x ends by SIGINT.
+    let line = summary(&stderr);
+    let stopped = format!("; stopped after {seconds} s; the program ");
+    assert!(
+        line.contains(&format!("{stopped}ended on SIGINT; wrote "))
+            || line.contains(&format!(
+                "{stopped}exited with status 1 after SIGINT; wrote "
+            )),
         "{}: {stderr}",
         py.label
     );
@@ -206,14 +274,13 @@ fn duration_ends_a_cooperative_program(py: &Python) {
 
 fn duration_ends_a_program_that_ignores_sigint(py: &Python) {
     let path = out_dir(&py.label, "duration-ignore").join("p.txt");
-    let rec = Recording::start(
-        &["-f", "raw", "-d", "1", "-o", path.to_str().unwrap()],
+    let (status, stderr, seconds) = record_for_a_duration(
+        &path,
         &ignoring_sigint(python_command(py, "exit_modes.py", &["ignore"])),
     );
-    let (status, stderr) = rec.finish();
     assert_eq!(status.code(), Some(0), "{}: {stderr}", py.label);
     assert!(
-        summary(&stderr).contains(&format!("; stopped after 1 s; {KILLED}; wrote ")),
+        summary(&stderr).contains(&format!("; stopped after {seconds} s; {KILLED}; wrote ")),
         "{}: {stderr}",
         py.label
     );
