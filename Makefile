@@ -7,7 +7,7 @@ ifeq ($(DEMO_PYTHON),)
 DEMO_PYTHON := python3
 endif
 
-.PHONY: all build demo test lint deps test-deps offsets offsets-check core-fixtures sid-root web-venv node-modules maturin-venv clean
+.PHONY: all build demo test lint deps test-deps offsets offsets-check core-fixtures sid-root python313t web-venv node-modules maturin-venv clean
 
 all: build
 
@@ -23,7 +23,7 @@ test: test-deps lint
 	$(CARGO) test --release --workspace -- --test-threads=2
 
 ## test-deps: what the tests download, installed (pinned) before they run; cached in ~/.cache/pysampler
-test-deps: sid-root web-venv node-modules maturin-venv
+test-deps: sid-root python313t web-venv node-modules maturin-venv
 
 ## deps: test-deps, plus py-spy for the benchmarks (what .ci/run installs before `make test`)
 deps: test-deps pyspy-venv
@@ -35,19 +35,23 @@ lint:
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 
 ## offsets: regenerate python-offsets/*.toml from each interpreter's headers
-offsets: sid-root
+offsets: sid-root python313t
 	python3 python-offsets/generate.py
 
-offsets-check: sid-root
+offsets-check: sid-root python313t
 	python3 python-offsets/generate.py --check
 
 ## core-fixtures: recapture the core crate's committed snapshots (testdata/snapshots) on every interpreter, then test the core on them (root)
-core-fixtures: sid-root
+core-fixtures: sid-root python313t
 	$(CARGO) run --release --example core-fixtures
 	$(CARGO) test --release -p pysampler-core --test snapshots
 
 sid-root:
 	@bash scripts/sid-root.sh
+
+## python313t: free-threaded CPython 3.13 built from Debian trixie's source (about 20 minutes, cached)
+python313t:
+	@bash scripts/build-python313t.sh
 
 ## web-venv: FastAPI + uvicorn, every package pinned, for the web service tests (cached outside the repo)
 web-venv:

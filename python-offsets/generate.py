@@ -39,7 +39,12 @@ def supported_minors():
     return ["%s.%s" % row for row in rows]
 
 
-MINORS = supported_minors()
+# Free-threaded builds (--disable-gil) have a table of their own, "3.13t":
+# where each is installed (scripts/build-python313t.sh builds 3.13t).
+FREE_THREADED = {
+    "3.13t": os.environ.get("PYSAMPLER_PY313T") or os.path.expanduser("~/.cache/pysampler/py313t"),
+}
+MINORS = supported_minors() + sorted(FREE_THREADED)
 VARIANTS = {"3.11": ["/usr/bin/python3.11"]}  # Debian's system 3.11 vs pyenv's
 SID_ROOT = os.environ.get("PYSAMPLER_SID_ROOT") or os.path.expanduser("~/.cache/pysampler/sid-root")
 
@@ -63,6 +68,14 @@ HEADERS = [
 
 # Extra C declarations after the headers.
 PRELUDES = [
+    ("3.0-", """\
+/* Which bit of PyASCIIObject.state a bit field starts at: set it alone to 1
+   in a zeroed object and find the bit (gcc lays bit fields out; no header
+   says where). */
+#include <string.h>
+#define STATE_BIT(field) ({ PyASCIIObject o; memset(&o, 0, sizeof o); o.state.field = 1; \
+    unsigned int w; memcpy(&w, (char *)&o + offsetof(PyASCIIObject, state), 4); __builtin_ctz(w); })
+"""),
     ("3.11-", """\
 /* Where a managed-dict object (3.11+) keeps its dict or values pointer, before
    the object: the header's own accessor asked about a fake object whose type
@@ -128,6 +141,9 @@ FIELDS = [
 
     ("gil", "locked", "3.12-", "offsetof(struct _gil_runtime_state, locked)"),
     ("gil", "last_holder", "3.12-", "offsetof(struct _gil_runtime_state, last_holder)"),
+    # Free-threaded builds: whether the GIL was turned back on (PYTHON_GIL=1,
+    # or an extension that needs it).
+    ("gil", "enabled", "3.13t-", "offsetof(struct _gil_runtime_state, enabled)"),
 
     ("thread", "next", "*", "offsetof(PyThreadState, next)"),
     ("thread", "interp", "*", "offsetof(PyThreadState, interp)"),
@@ -189,6 +205,10 @@ FIELDS = [
     ("type", "heap_cached_keys", "3.0-", "offsetof(PyHeapTypeObject, ht_cached_keys)"),
 
     ("unicode", "state", "3.0-", "offsetof(PyASCIIObject, state)"),
+    # The bits of `state` (free-threaded builds give `interned` a whole byte).
+    ("unicode", "kind_shift", "3.0-", "STATE_BIT(kind)"),
+    ("unicode", "compact_shift", "3.0-", "STATE_BIT(compact)"),
+    ("unicode", "ascii_shift", "3.0-", "STATE_BIT(ascii)"),
     ("unicode", "length", "3.0-", "offsetof(PyASCIIObject, length)"),
     ("unicode", "length", "2.7", "offsetof(PyUnicodeObject, length)"),
     ("unicode", "ascii_size", "3.0-", "sizeof(PyASCIIObject)"),
@@ -236,6 +256,9 @@ FIELDS = [
     ("dict_keys", "values_items", "3.11-", "offsetof(PyDictValues, values)"),
 
     # Bytes before the object (see the 3.11- prelude).
+    # 8 in every default build; 24 in free-threaded ones (ob_tid, flags,
+    # mutex, gc bits and two reference counts come first).
+    ("object", "ob_type", "*", "offsetof(PyObject, ob_type)"),
     ("object", "managed_dict_before", "3.11", "BEFORE_OBJECT(_PyObject_ManagedDictPointer(managed_object()))"),
     ("object", "managed_dict_before", "3.12", "BEFORE_OBJECT(_PyObject_DictOrValuesPointer(managed_object()))"),
     ("object", "managed_dict_before", "3.13-", "BEFORE_OBJECT(_PyObject_ManagedDictPointer(managed_object()))"),
@@ -303,16 +326,20 @@ DEBUG_FIELDS = parse_debug_table(DEBUG_TABLE)
 
 
 def vkey(text):
-    return tuple(int(p) for p in text.split("."))
+    return tuple(int(p) for p in text.rstrip("t").split("."))
 
 
 def in_range(minor, spec):
+    """Whether `minor` is in `spec`; a bound with a "t" ("3.13t-") admits
+    free-threaded builds only."""
     if spec == "*":
         return True
+    if "t" in spec and not minor.endswith("t"):
+        return False
     lo, sep, hi = spec.partition("-")
     v = vkey(minor)
     if not sep:
-        return v == vkey(lo)
+        return minor == lo  # an exact minor: "3.13" is not "3.13t"
     return (not lo or vkey(lo) <= v) and (not hi or v <= vkey(hi))
 
 
@@ -352,6 +379,10 @@ def pyenv_root():
 
 def candidates(minor):
     """Interpreters that can stand for `minor`, preferred first."""
+    if minor in FREE_THREADED:
+        exe = os.path.join(FREE_THREADED[minor], "bin", "python" + minor)
+        yield Interp("build " + FREE_THREADED[minor], [exe])
+        return
     dirs = [d for d in glob.glob(os.path.join(pyenv_root(), "versions", minor + ".*"))
             if os.path.basename(d).replace(".", "").isdigit()]
     for d in sorted(dirs, key=lambda d: vkey(os.path.basename(d)), reverse=True):

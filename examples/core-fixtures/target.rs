@@ -48,10 +48,17 @@ fn env_path(var: &str, default: impl FnOnce() -> PathBuf) -> PathBuf {
 
 impl Python {
     /// "2.7" … "3.13" (pyenv, its newest patch release of that minor),
-    /// "debian-3.11" (/usr/bin/python3.11), "3.14", "3.15" (the sid root).
+    /// "debian-3.11" (/usr/bin/python3.11), "3.14", "3.15" (the sid root),
+    /// "3.13t" (free-threaded, `make python313t`).
     pub fn find(label: &str) -> Result<Python, String> {
         if label == "debian-3.11" {
             return existing(PathBuf::from("/usr/bin/python3.11"), None);
+        }
+        if label == "3.13t" {
+            let prefix = env_path("PYSAMPLER_PY313T", || {
+                home().join(".cache/pysampler/py313t")
+            });
+            return existing(prefix.join("bin/python3.13t"), None);
         }
         if label == "3.14" || label == "3.15" {
             let root = env_path("PYSAMPLER_SID_ROOT", || {

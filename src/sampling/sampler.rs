@@ -96,6 +96,16 @@ impl Sampler {
         })
     }
 
+    /// Whether the interpreter runs with a GIL (a free-threaded build may
+    /// not); true when that cannot be read, so nothing is refused on a guess.
+    pub fn gil_enabled(&mut self) -> bool {
+        self.reader.gil_enabled().unwrap_or(true)
+    }
+
+    pub fn version(&self) -> &pysampler_core::interpreter::Version {
+        &self.reader.interp.version
+    }
+
     /// Whether the interpreter is initialised far enough to have threads.
     pub fn ready(&mut self) -> bool {
         self.reader

@@ -78,7 +78,10 @@ impl Session {
             // Attaching by pid: any problem is reported before sampling starts.
             let sampler = Sampler::attach(root, session.frames.clone());
             match sampler {
-                Ok(s) => session.spawn(s),
+                Ok(mut s) => {
+                    session.refuse_gil_filter_without_gil(&mut s)?;
+                    session.spawn(s);
+                }
                 Err(Error::NotPython { .. }) if config.subprocesses => {}
                 Err(e) => return Err(e),
             }
@@ -98,6 +101,10 @@ impl Session {
             match Sampler::attach(self.root, self.frames.clone()) {
                 Ok(mut s) => {
                     if s.ready() {
+                        if let Err(e) = self.refuse_gil_filter_without_gil(&mut s) {
+                            self.kill_child();
+                            return Err(e);
+                        }
                         self.spawn(s);
                         return Ok(());
                     }
@@ -123,6 +130,18 @@ impl Session {
                 .map(|e| e.to_string())
                 .unwrap_or_else(|| "no interpreter found".into()),
         })
+    }
+
+    /// `--gil` keeps the samples of the thread holding the GIL: on a
+    /// free-threaded build running without one, that is none of them.
+    fn refuse_gil_filter_without_gil(&self, sampler: &mut Sampler) -> Result<()> {
+        if self.config.gil_only && !sampler.gil_enabled() {
+            return Err(Error::GilDisabled {
+                pid: sampler.process.pid,
+                version: sampler.version().to_string(),
+            });
+        }
+        Ok(())
     }
 
     fn spawn(&mut self, sampler: Sampler) {

@@ -80,14 +80,19 @@ fn counts_line(top: &Top, view: &ViewState) -> String {
         Some(_) => w.ticks(),
         None => activity.samples,
     };
+    // A free-threaded build ("3.13.5t") has no GIL for a thread to hold.
+    let gil = if version.ends_with('t') {
+        String::new()
+    } else {
+        format!(" | GIL {}", table::percent(activity.gil, whole))
+    };
     format!(
-        "Python {version} | {} Hz | samples {} | errors {} | threads {} | active {} | GIL {}",
+        "Python {version} | {} Hz | samples {} | errors {} | threads {} | active {}{gil}",
         top.rate_hz,
         top.samples,
         top.errors,
         w.thread_count(),
         table::percent(activity.active, whole),
-        table::percent(activity.gil, whole),
     )
 }
 

@@ -42,7 +42,7 @@ fn innermost(dump: &Value, thread_name: &str) -> Option<String> {
 fn settled(py: &Python) -> impl Fn(&Value) -> bool + '_ {
     move |d: &Value| {
         innermost(d, "MainThread").as_deref() == Some("spin")
-            && thread(d, "MainThread").is_some_and(|t| t["owns_gil"] == true)
+            && thread(d, "MainThread").is_some_and(|t| t["owns_gil"] == !py.free_threaded())
             && innermost(d, "deep-sleeper").as_deref() == Some("idle_forever")
             // In its frame a moment before it is asleep in the kernel: a
             // dump (~2 ms) can land between the two. One that never finds it
@@ -73,7 +73,7 @@ pub fn check_extra(py: &Python) {
     assert_eq!(dump["pid"], pid);
     // The whole version, as the interpreter itself reports it.
     let version = dump["python_version"].as_str().unwrap();
-    assert_eq!(version, py.version_text(), "{label}: version");
+    assert_eq!(version, py.build_version_text(), "{label}: version");
 
     // Main thread: spinning, holding the GIL, in a method called from <module>.
     let main = thread(&dump, "MainThread").expect("a MainThread");
@@ -95,8 +95,10 @@ pub fn check_extra(py: &Python) {
         main["thread_id"], pid,
         "{label}: main thread's OS id is the pid"
     );
+    // A free-threaded build has no GIL to hold.
     assert_eq!(
-        main["owns_gil"], true,
+        main["owns_gil"],
+        !py.free_threaded(),
         "{label}: the spinning thread holds the GIL"
     );
     assert_eq!(
@@ -207,11 +209,16 @@ fn check_text(py: &Python, pid: i32) {
         assert!(lines[0].starts_with(&format!("Process {pid}: ")), "{text}");
         assert!(lines[0].ends_with(SCRIPT), "{text}");
         assert!(
-            lines[1].starts_with(&format!("Python v{} (", py.version_text())),
+            lines[1].starts_with(&format!("Python v{} (", py.build_version_text())),
             "{text}"
         );
         assert_eq!(lines[2], "");
-        let header = format!("Thread {pid} (active+gil): \"MainThread\"");
+        let flags = if py.free_threaded() {
+            "active"
+        } else {
+            "active+gil"
+        };
+        let header = format!("Thread {pid} ({flags}): \"MainThread\"");
         let Some(at) = lines.iter().position(|l| *l == header) else {
             continue; // caught before the main thread reached spin(); look again
         };

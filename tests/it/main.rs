@@ -7,6 +7,7 @@ mod dump;
 mod dump_tree;
 mod exit_status;
 mod formats;
+mod free_threaded;
 mod install;
 mod offsets;
 mod pythons;
@@ -46,6 +47,7 @@ dump_tests! {
     dump_debian_python_3_11 => "debian-3.11",
     dump_python_3_14_in_sid_root => "3.14",
     dump_python_3_15_in_sid_root => "3.15",
+    dump_python_3_13t_free_threaded => "3.13t",
     dump_venv_python => "venv-3.12",
     dump_symlinked_python => "symlink-3.9",
 }
@@ -93,6 +95,7 @@ core_fixture_tests! {
     core_fixture_matches_live_debian_3_11 => "debian-3.11",
     core_fixture_matches_live_3_14 => "3.14",
     core_fixture_matches_live_3_15 => "3.15",
+    core_fixture_matches_live_3_13t => "3.13t",
 }
 
 #[test]

@@ -127,9 +127,16 @@ fn tables_match_runtime_debug_offsets() {
 fn the_generator_makes_tables_for_the_supported_versions() {
     let out = generator(&["--minors"]);
     assert!(out.status.success(), "{}", text(&out));
+    // The minors, then the free-threaded builds with tables of their own.
+    let mut minors = tables::supported_minors();
+    minors.extend(
+        pysampler_core::interpreter::families::FREE_THREADED
+            .iter()
+            .map(|(major, minor)| format!("{major}.{minor}t")),
+    );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        tables::supported_minors().join(" ")
+        minors.join(" ")
     );
 }
 

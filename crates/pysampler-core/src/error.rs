@@ -17,6 +17,9 @@ pub enum Error {
     #[error("process {pid} ({exe}) is not a Python program: no CPython interpreter (libpython or a python executable with `_PyRuntime`/`interp_head`) found in its memory")]
     NotPython { pid: i32, exe: String },
 
+    #[error("process {pid} runs free-threaded CPython {version} with its GIL off: no thread ever holds a GIL, so --gil would keep no sample. Leave out --gil (each thread's own state says whether it runs), or start the program with PYTHON_GIL=1 to profile it with a GIL")]
+    GilDisabled { pid: i32, version: String },
+
     #[error("permission denied reading process {pid}: {reason}")]
     PermissionDenied { pid: i32, reason: String },
 

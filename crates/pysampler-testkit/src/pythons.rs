@@ -1,6 +1,7 @@
 //! The interpreters the tests run: pyenv's 2.7 and 3.6–3.13, Debian's
 //! python3.11, python3.14 and 3.15 inside the Debian sid root (a container in
-//! all but name), a virtual environment and a symlinked python. A missing one
+//! all but name), the free-threaded 3.13t that scripts/build-python313t.sh
+//! builds, a virtual environment and a symlinked python. A missing one
 //! fails whatever needs it: nothing is skipped silently.
 //! `PYSAMPLER_EXTRA_PYTHONS` (colon-separated paths) adds more to
 //! [`extra_pythons`].
@@ -38,6 +39,14 @@ pub fn sid_root() -> PathBuf {
         .filter(|r| !r.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| home().join(".cache/pysampler/sid-root"))
+}
+
+/// Where scripts/build-python313t.sh installs the free-threaded 3.13.
+pub fn py313t_prefix() -> PathBuf {
+    std::env::var_os("PYSAMPLER_PY313T")
+        .filter(|r| !r.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home().join(".cache/pysampler/py313t"))
 }
 
 fn home() -> PathBuf {
@@ -80,10 +89,27 @@ fn split(minor: &str) -> Result<(u32, u32), String> {
 }
 
 /// Finds an interpreter by label: "2.7" … "3.13" (pyenv), "debian-3.11",
-/// "3.14", "3.15" (the sid root), "venv-3.12", "symlink-3.9". The last two
-/// are made in `scratch` the first time.
+/// "3.14", "3.15" (the sid root), "3.13t" (free-threaded), "venv-3.12",
+/// "symlink-3.9". The last two are made in `scratch` the first time.
 pub fn locate(label: &str, scratch: &Path) -> Result<Python, String> {
     match label {
+        "3.13t" => {
+            let exe = py313t_prefix().join("bin/python3.13t");
+            if exe.exists() {
+                Ok(Python {
+                    label: label.into(),
+                    major: 3,
+                    minor: 13,
+                    exe,
+                    root: None,
+                })
+            } else {
+                Err(format!(
+                    "{} does not exist; run `make python313t`",
+                    exe.display()
+                ))
+            }
+        }
         "debian-3.11" => existing("/usr/bin/python3.11").map(|exe| Python {
             label: label.into(),
             major: 3,
@@ -192,6 +218,7 @@ pub const ALL_LABELS: &[&str] = &[
     "debian-3.11",
     "3.14",
     "3.15",
+    "3.13t",
     "venv-3.12",
     "symlink-3.9",
 ];
@@ -244,6 +271,19 @@ impl Python {
     pub fn version(&self) -> (u32, u32, u32) {
         let (version, _) = self.asked_version();
         version
+    }
+
+    /// A free-threaded build (no GIL): its label ends in "t", as its
+    /// offsets table's name does ("3.13t").
+    pub fn free_threaded(&self) -> bool {
+        self.label.ends_with('t')
+    }
+
+    /// The version as pysampler writes it: CPython's, with a "t" for a
+    /// free-threaded build ("3.13.5t").
+    pub fn build_version_text(&self) -> String {
+        let suffix = if self.free_threaded() { "t" } else { "" };
+        format!("{}{suffix}", self.version_text())
     }
 
     /// The version as CPython writes it: "3.12.1", "3.15.0a1" (the

@@ -243,9 +243,20 @@ pub fn is_supported(version: &Version) -> bool {
 pub fn unsupported(version: &str) -> Error {
     Error::UnsupportedVersion {
         version: version.to_string(),
-        supported: supported_versions_text(),
+        supported: format!(
+            "{}, and the free-threaded {}",
+            supported_versions_text(),
+            FREE_THREADED
+                .iter()
+                .map(|(major, minor)| format!("{major}.{minor}t"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
+
+/// The free-threaded builds with a table of their own ("3.13t.toml").
+pub const FREE_THREADED: &[(u32, u32)] = &[(3, 13)];
 
 /// The supported (major, minor) versions, oldest first.
 pub fn supported_versions() -> impl Iterator<Item = (u32, u32)> {

@@ -58,8 +58,9 @@ offsets_struct!(
     InterpreterOffsets { required: [next, tstate_head, modules], optional: [ceval_gil] }
 );
 offsets_struct!(
-    /// `struct _gil_runtime_state` (3.12+ reached through `interp->ceval.gil`).
-    GilOffsets { required: [], optional: [locked, last_holder] }
+    /// `struct _gil_runtime_state` (3.12+ reached through `interp->ceval.gil`);
+    /// `enabled` only in free-threaded builds, whose GIL is normally off.
+    GilOffsets { required: [], optional: [locked, last_holder, enabled] }
 );
 offsets_struct!(
     /// `PyThreadState`.
@@ -93,10 +94,12 @@ offsets_struct!(
 );
 offsets_struct!(
     /// `PyASCIIObject` / `PyCompactUnicodeObject` (3.3+); on 2.7 `PyUnicodeObject`
-    /// (`data` points to `char_size`-byte code units).
+    /// (`data` points to `char_size`-byte code units). The `*_shift`s are
+    /// where the `kind`, `compact` and `ascii` bits sit in `state`.
     UnicodeOffsets {
         required: [length],
-        optional: [state, ascii_size, compact_size, data, char_size],
+        optional: [state, ascii_size, compact_size, data, char_size, kind_shift, compact_shift,
+            ascii_shift],
     }
 );
 offsets_struct!(
@@ -135,10 +138,14 @@ offsets_struct!(
     }
 );
 offsets_struct!(
-    /// Where an object whose type manages its dict (3.11+) keeps, *before*
-    /// its start, its dict pointer and (3.11) its values pointer: bytes
-    /// below the object's address.
-    ObjectOffsets { required: [], optional: [managed_dict_before, values_pointer_before] }
+    /// `PyObject`: where its type pointer is (8, or 24 in a free-threaded
+    /// build). And where an object whose type manages its dict (3.11+)
+    /// keeps, *before* its start, its dict pointer and (3.11) its values
+    /// pointer: bytes below the object's address.
+    ObjectOffsets {
+        required: [ob_type],
+        optional: [managed_dict_before, values_pointer_before],
+    }
 );
 offsets_struct!(
     /// `_PyStackChunk` (3.11+), a piece of a thread's frame stack.

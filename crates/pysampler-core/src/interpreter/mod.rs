@@ -118,16 +118,18 @@ impl Interpreter {
         mem: &dyn MemorySource,
     ) -> Result<Interpreter> {
         let binary = find_runtime_binary(process, load)?;
-        let version = detect_version(process, &binary, mem)?;
+        let mut version = detect_version(process, &binary, mem)?;
+        version.free_threaded = is_free_threaded(&binary, mem);
         let families =
             Families::of(&version).ok_or_else(|| families::unsupported(&version.to_string()))?;
         let mut layout = tables::layout_for(&version)?;
-        let mut version = version;
         let interp_head_ptr = if let Some(runtime) = binary.symbol("_PyRuntime") {
             // 3.13+ publish their own layout; the table says where.
             if !layout.debug_offsets.is_empty() {
-                let (published, overrides) =
+                let (mut published, overrides) =
                     read_debug_offsets(process.pid, mem, runtime, &layout)?;
+                // The build kind comes from the same table, read above.
+                published.free_threaded = version.free_threaded;
                 if published.minor_key() != version.minor_key() {
                     return Err(Error::VersionMismatch {
                         published: published.to_string(),
@@ -267,6 +269,20 @@ fn detect_version(
         pid: process.pid,
         detail: format!("no version string in {}", binary.path),
     })
+}
+
+/// A free-threaded build: as `_Py_DebugOffsets.free_threaded` says (3.13+,
+/// the word after the cookie and the version), or, where the runtime does
+/// not start with the debug offsets, by a function only those builds have.
+fn is_free_threaded(binary: &Binary, mem: &dyn MemorySource) -> bool {
+    if let Some(runtime) = binary.symbol("_PyRuntime") {
+        if let Ok(head) = mem.read_vec(runtime, 24) {
+            if head.get(..8) == Some(&DEBUG_COOKIE[..]) {
+                return word_at(&head, 16) != 0;
+            }
+        }
+    }
+    binary.symbol("_Py_MergeZeroLocalRefcount").is_some()
 }
 
 /// Reads the running interpreter's `_Py_DebugOffsets` (3.13+): its version

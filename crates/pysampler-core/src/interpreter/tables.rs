@@ -47,6 +47,19 @@ mod tests {
                 crate::interpreter::families::is_supported(&version),
                 "{key}.toml: not in families::SUPPORTED"
             );
+            let pair = (version.major, version.minor);
+            assert_eq!(
+                version.free_threaded,
+                crate::interpreter::families::FREE_THREADED.contains(&pair) && key.ends_with('t'),
+                "{key}.toml: free-threaded tables and families::FREE_THREADED differ"
+            );
+        }
+        for (major, minor) in crate::interpreter::families::FREE_THREADED {
+            let key = format!("{major}.{minor}t");
+            assert!(
+                TABLES.iter().any(|(k, _)| *k == key),
+                "no python-offsets/{key}.toml"
+            );
         }
     }
 

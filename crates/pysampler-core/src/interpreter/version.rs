@@ -10,6 +10,10 @@ pub struct Version {
     pub patch: Option<u32>,
     /// Pre-release suffix such as "a1" or "rc2"; empty for a final release.
     pub release: String,
+    /// A free-threaded build (`--disable-gil`, "3.13t"): its object header,
+    /// and so every object field, is laid out differently.
+    #[serde(default)]
+    pub free_threaded: bool,
 }
 
 impl Version {
@@ -19,12 +23,19 @@ impl Version {
             minor,
             patch,
             release: String::new(),
+            free_threaded: false,
         }
     }
 
-    /// Parses "3.12.1", "3.13.0rc2" or "3.9".
+    /// Parses "3.12.1", "3.13.0rc2" or "3.9", and free-threaded builds
+    /// written with a trailing "t" ("3.13t", "3.13.5t").
     pub fn parse(text: &str) -> Option<Version> {
-        let mut parts = text.trim().splitn(3, '.');
+        let text = text.trim();
+        let (text, free_threaded) = match text.strip_suffix('t') {
+            Some(rest) => (rest, true),
+            None => (text, false),
+        };
+        let mut parts = text.splitn(3, '.');
         let major = parts.next()?.parse().ok()?;
         let minor = parts.next()?.parse().ok()?;
         let (patch, release) = match parts.next() {
@@ -39,6 +50,7 @@ impl Version {
             minor,
             patch,
             release,
+            free_threaded,
         })
     }
 
@@ -60,20 +72,32 @@ impl Version {
             minor: ((hex >> 16) & 0xff) as u32,
             patch: Some(((hex >> 8) & 0xff) as u32),
             release,
+            free_threaded: false,
         }
     }
 
+    /// The name of the minor version's table: "3.12", or "3.13t" for a
+    /// free-threaded build.
     pub fn minor_key(&self) -> String {
-        format!("{}.{}", self.major, self.minor)
+        format!("{}.{}{}", self.major, self.minor, self.build_suffix())
+    }
+
+    fn build_suffix(&self) -> &'static str {
+        if self.free_threaded {
+            "t"
+        } else {
+            ""
+        }
     }
 }
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.patch {
-            Some(p) => write!(f, "{}.{}.{}{}", self.major, self.minor, p, self.release),
-            None => write!(f, "{}.{}", self.major, self.minor),
+            Some(p) => write!(f, "{}.{}.{}{}", self.major, self.minor, p, self.release)?,
+            None => write!(f, "{}.{}", self.major, self.minor)?,
         }
+        f.write_str(self.build_suffix())
     }
 }
 
@@ -90,6 +114,14 @@ mod tests {
         assert!(Version::parse("x.y").is_none());
         assert_eq!(Version::from_hex(0x030c01f0).to_string(), "3.12.1");
         assert_eq!(Version::from_hex(0x030f00a2).to_string(), "3.15.0a2");
+        let ft = Version::parse("3.13.5t").unwrap();
+        assert!(ft.free_threaded && ft.patch == Some(5));
+        assert_eq!(
+            (ft.to_string(), ft.minor_key()),
+            ("3.13.5t".into(), "3.13t".into())
+        );
+        assert_eq!(Version::parse("3.13t").unwrap().minor_key(), "3.13t");
+        assert!(!Version::parse("3.13.5").unwrap().free_threaded);
     }
 
     #[test]

@@ -102,6 +102,16 @@ impl StackReader {
         }
     }
 
+    /// Whether the main interpreter runs with a GIL (false only for a
+    /// free-threaded build that has not turned its GIL back on).
+    pub fn gil_enabled(&mut self) -> Result<bool> {
+        let reader = ObjectReader::new(self.mem.as_ref(), &self.interp);
+        match threads::interpreters(&reader)?.first() {
+            Some(interp) => threads::gil_enabled(&reader, interp),
+            None => Ok(!self.interp.version.free_threaded),
+        }
+    }
+
     /// The threads of every interpreter, with OS ids, GIL ownership and
     /// names. `os_tids` lists the process's threads; it is called only when
     /// the version does not record OS ids and their offset is not known yet.

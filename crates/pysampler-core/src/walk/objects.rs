@@ -27,7 +27,7 @@ impl<'a> ObjectReader<'a> {
     }
 
     pub fn type_of(&self, obj: u64) -> Result<u64> {
-        self.ptr(obj.wrapping_add(8))
+        self.ptr(obj.wrapping_add(self.interp.layout.object.ob_type))
     }
 
     /// A `str` on Python 3, a `str` (bytes) on 2.7: what code objects use for names.
@@ -64,15 +64,21 @@ impl<'a> ObjectReader<'a> {
             crate::need!(layout, unicode.ascii_size)?,
             crate::need!(layout, unicode.compact_size)?,
         );
+        let (kind_shift, compact_shift, ascii_shift) = (
+            crate::need!(layout, unicode.kind_shift)?,
+            crate::need!(layout, unicode.compact_shift)?,
+            crate::need!(layout, unicode.ascii_shift)?,
+        );
         let mut header = [0u8; 128];
         let header_len = (compact_size as usize + 8).min(header.len());
         self.mem.read(obj, &mut header[..header_len])?;
         let word = |at: u64| crate::memory::word_at(&header, at);
         let length = word(l.length) as i64;
         let state = word(state_at) as u32;
-        let kind = ((state >> 2) & 7) as usize;
-        let compact = (state >> 5) & 1 == 1;
-        let ascii = (state >> 6) & 1 == 1;
+        let bit = |shift: u64| state.checked_shr(shift as u32).unwrap_or(0);
+        let kind = (bit(kind_shift) & 7) as usize;
+        let compact = bit(compact_shift) & 1 == 1;
+        let ascii = bit(ascii_shift) & 1 == 1;
         if length < 0 || !matches!(kind, 1 | 2 | 4) {
             return Err(Error::WrongType {
                 expected: "str",

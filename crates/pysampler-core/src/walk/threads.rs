@@ -223,6 +223,20 @@ impl StatePlan {
     }
 }
 
+/// Whether the interpreter runs with a GIL: always, except a free-threaded
+/// build, whose GIL is off unless turned back on at run time (PYTHON_GIL=1,
+/// or an extension that needs it).
+pub fn gil_enabled(reader: &ObjectReader, interp: &InterpreterState) -> Result<bool> {
+    if !reader.interp.version.free_threaded {
+        return Ok(true);
+    }
+    let enabled_at = crate::need!(reader.interp.layout, gil.enabled)?;
+    if interp.gil == 0 {
+        return Ok(false);
+    }
+    Ok(reader.mem.read_u32(interp.gil.wrapping_add(enabled_at))? != 0)
+}
+
 /// The thread state that holds the GIL, if one does.
 pub fn gil_holder(reader: &ObjectReader, interp: &InterpreterState) -> Result<Option<u64>> {
     let layout = &reader.interp.layout;

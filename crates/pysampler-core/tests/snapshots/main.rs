@@ -30,6 +30,7 @@ const LABELS: &[&str] = &[
     "debian-3.11",
     "3.14",
     "3.15",
+    "3.13t",
 ];
 const FILES: &[&str] = &["pysnap", "dump.txt", "dump.json", "oracle.json"];
 /// What a trimmed snapshot may weigh: a few hundred KB at most.
@@ -95,8 +96,13 @@ fn renders_as_committed(label: &str) {
         facts.thread_activity.is_some(),
         "{label}: activity recorded"
     );
+    let flags = if label.ends_with('t') {
+        "active"
+    } else {
+        "active+gil"
+    };
     assert!(
-        text.contains("(active+gil): \"spinner\""),
+        text.contains(&format!("({flags}): \"spinner\"")),
         "{label}: {text}"
     );
 }
@@ -176,10 +182,7 @@ fn every_interpreter_has_its_files_and_nothing_else_is_there() {
     for label in LABELS {
         let snap = load(label);
         let minor = label.trim_start_matches("debian-");
-        let version = format!(
-            "{}.{}",
-            snap.interp.version.major, snap.interp.version.minor
-        );
+        let version = snap.interp.version.minor_key();
         assert_eq!(version, minor, "{label}: the snapshot's interpreter");
         let size = std::fs::metadata(path(label, "pysnap")).unwrap().len();
         assert!(size <= MAX_SNAPSHOT_BYTES, "{label}: {size} bytes");
@@ -224,4 +227,5 @@ per_interpreter! {
     debian_python_3_11 => "debian-3.11",
     python_3_14 => "3.14",
     python_3_15 => "3.15",
+    python_3_13t => "3.13t",
 }
