@@ -178,7 +178,7 @@ pub struct RecordArgs {
     /// Output file [default: PROGRAM-TIMESTAMP.EXT in the current directory]
     #[arg(short, long)]
     pub output: Option<std::path::PathBuf>,
-    /// Output format [default: from the output's extension (.svg, .txt/.folded/.collapsed, .json, .pysampler), else flamegraph]
+    /// Output format [default: from the output's extension (.svg, .txt/.folded/.collapsed, .json, .pb.gz/.pprof, .pysampler), else flamegraph]
     #[arg(short, long, value_enum)]
     pub format: Option<crate::output::Format>,
     /// Also keep a recording of the same samples in FILE (re-render it with `pysampler report`)

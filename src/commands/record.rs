@@ -147,6 +147,7 @@ pub fn run(args: &RecordArgs) -> Result<i32> {
         threads: args.threads,
         processes: args.sampling.subprocesses,
         full_filenames: args.sampling.full_filenames,
+        idle: args.sampling.idle,
     };
     let written = outputs.finish(elapsed, &frames, |out| {
         output::write(format, &profile, &opts, out)

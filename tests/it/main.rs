@@ -9,6 +9,7 @@ mod exit_status;
 mod formats;
 mod install;
 mod offsets;
+mod pprof;
 mod pythons;
 mod record;
 mod recordings;
