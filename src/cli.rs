@@ -196,6 +196,8 @@ pub struct RecordArgs {
     /// Show each thread as the outermost frame
     #[arg(short, long)]
     pub threads: bool,
+    #[command(flatten)]
+    pub pyroscope: crate::pyroscope::PyroscopeArgs,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ mod formats;
 mod install;
 mod offsets;
 mod pprof;
+mod pyroscope;
 mod pythons;
 mod record;
 mod recordings;

@@ -2,7 +2,7 @@
 //! locations each stored once and referred to by index or id.
 
 use super::proto;
-use crate::aggregate::{FrameId, Profile, ThreadIndex};
+use crate::aggregate::{FrameId, FrameTable, Profile, ThreadIndex};
 use crate::output::filenames::FileNames;
 use crate::output::render::{file_names, RenderOptions};
 use foldhash::HashMap;
@@ -47,11 +47,18 @@ impl Builder {
         }
     }
 
-    fn location(&mut self, profile: &Profile, pid: i32, id: FrameId, opts: &RenderOptions) -> u64 {
+    fn location(
+        &mut self,
+        profile: &Profile,
+        frames: &FrameTable,
+        pid: i32,
+        id: FrameId,
+        opts: &RenderOptions,
+    ) -> u64 {
         if let Some(loc) = self.frames.get(&(pid, id)) {
             return *loc;
         }
-        let frame = profile.frames.get(id);
+        let frame = frames.get(id);
         let file = self
             .names
             .entry(pid)
@@ -126,7 +133,9 @@ impl Builder {
     }
 }
 
-pub fn build(profile: &Profile, opts: &RenderOptions) -> proto::Profile {
+/// `frames` is the profile's own table, or (for Pyroscope's windows) the
+/// session's, which the window's frame ids refer to.
+pub fn build(profile: &Profile, frames: &FrameTable, opts: &RenderOptions) -> proto::Profile {
     let mut b = Builder::default();
     b.string("");
     let period = period_nanos(profile.info.rate_hz);
@@ -150,10 +159,14 @@ pub fn build(profile: &Profile, opts: &RenderOptions) -> proto::Profile {
     for (thread, node, samples) in profile.stacks() {
         let pid = profile.threads[thread as usize].pid;
         let path = profile.tree.path(node);
+        if path.is_empty() {
+            // A thread seen without a Python frame: nothing to show.
+            continue;
+        }
         let location_id = path
             .iter()
             .rev()
-            .map(|id| b.location(profile, pid, *id, opts))
+            .map(|id| b.location(profile, frames, pid, *id, opts))
             .collect();
         let label = match thread_labels.get(&thread) {
             Some(labels) => labels.clone(),
