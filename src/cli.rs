@@ -39,6 +39,8 @@ const RECORD_EXAMPLES: &str = "Examples:
   pysampler record -f speedscope -o profile.json --pid 1234
   pysampler record -f raw -o profile.txt -- python main.py
   pysampler record -s -o profile.svg -- uvicorn app:app --workers 2
+  pysampler record -o profile.pb.gz --pid 1234
+  pysampler record --pyroscope http://pyroscope:4040 --app-name checkout --tag env=prod -s --pid 1234
 
 Exit status, for a launched program:
   - it ended by itself: its status (a script exiting 3 makes pysampler exit 3);
