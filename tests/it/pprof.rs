@@ -1,10 +1,13 @@
 //! `-f pprof` read by Go's own pprof (`go tool pprof -raw` and `-top`, from
-//! Debian's golang-go, which .ci/run installs): a live 3:1 program recorded
-//! to `.pb.gz`, its hot function, share, labels and lines as recorded; and
-//! the same recording rendered again by `report`.
+//! Debian's golang-go, which .ci/run installs) and by the npm package
+//! pprof-format (`make pprof-node`): a live 3:1 program recorded to
+//! `.pb.gz`, its hot function, share, labels and lines as recorded; and the
+//! same recording rendered again by `report`.
 
+use crate::formats::node;
 use crate::pythons;
 use crate::target::{fixtures_dir, python_command, PYSAMPLER};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -181,6 +184,30 @@ pub fn check_share(p: &RawProfile, what: &str) {
     );
 }
 
+/// The npm pprof-format package, installed by `make pprof-node`.
+fn pprof_node_modules() -> PathBuf {
+    let cache = std::env::var_os("PYSAMPLER_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/pysampler")
+        });
+    let modules = cache.join("pprof-node/node_modules");
+    assert!(
+        modules.join("pprof-format/package.json").exists(),
+        "pprof-format is missing from {}: run `make pprof-node` (make test does)",
+        modules.display()
+    );
+    modules
+}
+
+/// The profile as pprof-format decodes it (tests/formats/read_pprof.cjs).
+fn read_with_node(file: &Path) -> Value {
+    let modules = pprof_node_modules();
+    let text = node("read_pprof.cjs", &[file], Some(&modules))
+        .unwrap_or_else(|e| panic!("pprof-format could not read {}: {e}", file.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
 fn run(args: &[&str]) -> Output {
     let out = Command::new(PYSAMPLER)
         .args(args)
@@ -194,7 +221,7 @@ fn run(args: &[&str]) -> Output {
 }
 
 #[test]
-fn pprof_from_a_live_program_is_read_by_go_pprof() {
+fn pprof_from_a_live_program_is_read_by_go_pprof_and_pprof_format() {
     let py = pythons::find("3.12");
     let dir = pythons::scratch_dir().join("pprof");
     let _ = std::fs::remove_dir_all(&dir);
@@ -275,6 +302,48 @@ fn pprof_from_a_live_program_is_read_by_go_pprof() {
         .nth(1)
         .unwrap_or_default();
     assert!(first.ends_with(" work"), "{top}");
+
+    // The second reader agrees: totals, the 3:1 split, labels, lines.
+    let n = read_with_node(&profile);
+    assert_eq!(
+        n["sampleTypes"],
+        serde_json::json!(["samples/count", "cpu/nanoseconds"])
+    );
+    assert_eq!(n["period"], "4000000");
+    assert!(n["timeNanos"].as_str().unwrap().parse::<u64>().unwrap() > 0);
+    let samples = n["samples"].as_array().unwrap();
+    let count = |x: &Value| x["values"][0].as_str().unwrap().parse::<u64>().unwrap();
+    let within = |name: &str| -> u64 {
+        samples
+            .iter()
+            .filter(|x| {
+                x["stack"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|f| f["name"] == name)
+            })
+            .map(count)
+            .sum()
+    };
+    assert_eq!(samples.iter().map(count).sum::<u64>(), p.total());
+    assert_eq!(within("three_quarters"), p.samples_in("three_quarters"));
+    assert_eq!(within("one_quarter"), p.samples_in("one_quarter"));
+    let mut work_lines: Vec<u64> = samples
+        .iter()
+        .flat_map(|x| x["stack"].as_array().unwrap().iter())
+        .filter(|f| f["name"] == "work")
+        .map(|f| f["line"].as_str().unwrap().parse().unwrap())
+        .collect();
+    work_lines.sort_unstable();
+    work_lines.dedup();
+    assert_eq!(work_lines, p.lines_of("work"));
+    for x in samples {
+        assert_eq!(
+            x["labels"],
+            serde_json::json!({"pid": pid, "thread_id": pid, "thread_name": "MainThread"})
+        );
+    }
 
     // report renders the recording to pprof (-f, any name): the same samples.
     let again = dir.join("again.prof");
