@@ -143,12 +143,16 @@ impl Client {
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         let name = format!("{}{{{}}}", self.config.app_name, labels.join(","));
+        // Whole seconds, as the API takes them; a window shorter than a
+        // second still spans one.
+        let from = window.from_unix.floor() as i64;
+        let until = (window.until_unix.floor() as i64).max(from + 1);
         let url = format!(
             "{}/ingest?name={}&from={}&until={}&format=pprof&sampleRate={}&spyName=pysampler",
             self.config.url,
             percent_encode(&name),
-            window.from_unix.floor() as i64,
-            window.until_unix.floor() as i64,
+            from,
+            until,
             self.rate(),
         );
         let request = self

@@ -124,3 +124,76 @@ impl Windows {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::FrameInfo;
+    use crate::output::pprof::proto;
+    use flate2::read::GzDecoder;
+    use prost::Message;
+    use std::io::Read;
+
+    fn thread(tid: i32, frames: Vec<u32>) -> ThreadSample {
+        ThreadSample {
+            tid: Some(tid),
+            ident: tid as u64,
+            name: Some("MainThread".into()),
+            active: true,
+            owns_gil: true,
+            frames,
+            truncated: false,
+        }
+    }
+
+    fn decode(series: &Series) -> proto::Profile {
+        let mut raw = Vec::new();
+        GzDecoder::new(&series.pprof[..])
+            .read_to_end(&mut raw)
+            .unwrap();
+        proto::Profile::decode(&raw[..]).unwrap()
+    }
+
+    #[test]
+    fn one_series_per_process_and_windows_abut() {
+        let mut frames = FrameTable::default();
+        let f = frames.intern(FrameInfo {
+            name: "f".into(),
+            filename: "/a.py".into(),
+            line: 2,
+            first_line: 1,
+        });
+        let ms = Duration::from_millis;
+        let mut w = Windows::new(ms(1000), 1_700_000_000.25, 100.0, RenderOptions::default());
+        assert!(!w.due(ms(999)));
+        w.sample(10, ms(10), &[thread(10, vec![f]), thread(11, vec![f])]);
+        w.sample(20, ms(20), &[thread(20, vec![f]), thread(21, vec![])]);
+        assert!(w.due(ms(1005)));
+        let first = w.cut(ms(1005), &[], &frames);
+        assert_eq!(
+            first
+                .series
+                .iter()
+                .map(|s| (s.pid, s.samples))
+                .collect::<Vec<_>>(),
+            [(10, 2), (20, 1)]
+        );
+        // The next cut is on the schedule (2 s), not 1 s after this one.
+        assert!(!w.due(ms(1999)) && w.due(ms(2000)));
+        w.sample(10, ms(1500), &[thread(10, vec![f])]);
+        let second = w.cut(ms(2001), &[], &frames);
+        assert_eq!(
+            second.series.len(),
+            1,
+            "a process without samples has no series"
+        );
+        let (a, b) = (decode(&first.series[0]), decode(&second.series[0]));
+        // The start is a float: exact to a microsecond; the bounds after it are exact.
+        assert!((a.time_nanos - 1_700_000_000_250_000_000).abs() < 1000);
+        assert_eq!(a.time_nanos + a.duration_nanos, b.time_nanos);
+        assert_eq!(b.duration_nanos, 996_000_000);
+        assert_eq!(first.until_unix, second.from_unix);
+        // Nothing since: an empty window.
+        assert!(w.cut(ms(2500), &[], &frames).series.is_empty());
+    }
+}

@@ -394,35 +394,42 @@ fn pyroscope_push_api_windows_labels_and_totals() {
     check_share(&local, "local profile beside the pushes");
 }
 
+/// Ingest API, ended by SIGTERM once two windows arrived: the last window
+/// is sent before pysampler exits.
 #[test]
-fn pyroscope_ingest_api() {
+fn pyroscope_ingest_api_and_sigterm() {
     let dir = out_dir("ingest");
     let receiver = Receiver::start(|_| Reply::Status(200));
-    let (out, _) = record(
-        &dir,
-        &[
-            "--pyroscope",
-            &format!("{}/", receiver.url),
-            "--pyroscope-api",
-            "ingest",
-            "--app-name",
-            "checkout",
-            "--tag",
-            "env=prod",
-            "--push-every",
-            "2",
-            "-d",
-            "5",
-        ],
-    );
+    let py = pythons::find("3.12");
+    let local = dir.join("local.pb.gz");
+    let child = Command::new(PYSAMPLER)
+        .arg("record")
+        .args(["-r", "100", "-o", local.to_str().unwrap()])
+        .args(["--pyroscope", &format!("{}/", receiver.url)])
+        .args(["--pyroscope-api", "ingest", "--app-name", "checkout"])
+        .args(["--tag", "env=prod", "--push-every", "1.5", "--"])
+        .args(python_command(&py, "proportions.py", &["60"]))
+        .env("NO_PROXY", "127.0.0.1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run pysampler record");
+    receiver.wait_for(2, Duration::from_secs(60));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
     let requests = receiver.requests();
-    assert_eq!(
-        requests.len(),
-        3,
-        "cuts at 2, 4 and the end at 5 s: {stderr}"
-    );
-    let local = read_with_go(&dir.join("local.pb.gz"));
+    // Every window the summary counts arrived, the last one included.
+    let (windows, samples) = pushed(&stderr);
+    assert_eq!(requests.len() as u64, windows, "{stderr}");
+    assert!(windows >= 3, "two cuts and the last window: {stderr}");
+    let local = read_with_go(&local);
     let pid = local.samples[0].2["pid"].clone();
     let mut total = 0;
     let mut until_last: Option<String> = None;
@@ -434,6 +441,7 @@ fn pyroscope_ingest_api() {
         );
         assert_eq!(r.query["format"], "pprof");
         assert_eq!(r.query["sampleRate"], "100");
+        assert!(!r.headers.contains_key("authorization"));
         if let Some(until) = &until_last {
             assert_eq!(&r.query["from"], until, "windows are contiguous");
         }
@@ -442,7 +450,7 @@ fn pyroscope_ingest_api() {
         total += p.total();
     }
     assert_eq!(total, local.total());
-    assert_eq!(pushed(&stderr), (3, total), "{stderr}");
+    assert_eq!(samples, total, "{stderr}");
 }
 
 #[test]
