@@ -124,9 +124,12 @@ pub fn read_with_go(file: &Path) -> RawProfile {
             } else {
                 // Labels: "key:[value] key:[value]" (strings and numbers alike).
                 let labels = &mut p.samples.last_mut().expect("labels after a sample").2;
-                for part in line.split_whitespace() {
-                    let (k, v) = part.split_once(":[").expect("key:[value]");
-                    labels.insert(k.to_string(), v.trim_end_matches(']').to_string());
+                // Values may hold spaces ("Thread-1 (worker)"): each ends at "]".
+                let mut rest = line.trim();
+                while let Some((k, after)) = rest.split_once(":[") {
+                    let (v, next) = after.split_once(']').expect("key:[value]");
+                    labels.insert(k.trim().to_string(), v.to_string());
+                    rest = next.trim_start();
                 }
             }
         } else if section == "locations" {

@@ -277,6 +277,15 @@ fn out_dir(test: &str) -> PathBuf {
 /// `record ARGS -o DIR/local.pb.gz -- python proportions.py 60`, with the
 /// basic auth variables set; returns its output and how long it took.
 fn record(dir: &Path, args: &[&str]) -> (Output, Duration) {
+    record_script(dir, args, "proportions.py", &["60"])
+}
+
+fn record_script(
+    dir: &Path,
+    args: &[&str],
+    script: &str,
+    script_args: &[&str],
+) -> (Output, Duration) {
     let py = pythons::find("3.12");
     let local = dir.join("local.pb.gz");
     let started = Instant::now();
@@ -285,7 +294,7 @@ fn record(dir: &Path, args: &[&str]) -> (Output, Duration) {
         .args(["-r", "100", "-o", local.to_str().unwrap()])
         .args(args)
         .arg("--")
-        .args(python_command(&py, "proportions.py", &["60"]))
+        .args(python_command(&py, script, script_args))
         .env("PYROSCOPE_BASIC_AUTH_USER", "alice")
         .env("PYROSCOPE_BASIC_AUTH_PASSWORD", "s3cret")
         .env("NO_PROXY", "127.0.0.1")
@@ -575,4 +584,52 @@ fn pyroscope_server_answering_401() {
     assert_eq!(pushed(&stderr).0, 0, "{stderr}");
     let windows = receiver.requests().len();
     assert!((3..=5).contains(&windows), "{windows} requests: {stderr}");
+}
+
+/// `-s`: a pool's workers each get their own series, labelled with their pid.
+#[test]
+fn pyroscope_one_series_per_process() {
+    let dir = out_dir("subprocesses");
+    let receiver = Receiver::start(|_| Reply::Status(200));
+    let (out, _) = record_script(
+        &dir,
+        &[
+            "-s",
+            "--pyroscope",
+            &receiver.url,
+            "--app-name",
+            "pool",
+            "--push-every",
+            "0.5",
+        ],
+        "pool.py",
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let local = read_with_go(&dir.join("local.pb.gz"));
+    let mut pids = std::collections::BTreeSet::new();
+    let mut total = 0;
+    let mut several = false;
+    for (i, r) in receiver.requests().iter().enumerate() {
+        let series = push_request(&r.body);
+        several |= series.len() > 1;
+        let mut in_request = std::collections::BTreeSet::new();
+        for (j, s) in series.iter().enumerate() {
+            assert_eq!(s.labels["service_name"], "pool");
+            assert!(
+                in_request.insert(s.labels["pid"].clone()),
+                "a pid twice in one push"
+            );
+            let (_, p) = read_pprof(&s.pprof_gz, &dir, &format!("w{i}-{j}.pb.gz"));
+            // The pprof's own pid label is the series' pid.
+            for (_, _, labels) in &p.samples {
+                assert_eq!(labels["pid"], s.labels["pid"]);
+            }
+            total += p.total();
+        }
+        pids.extend(in_request);
+    }
+    assert!(several, "no push had two processes: {stderr}");
+    assert!(pids.len() >= 2, "pids {pids:?}: {stderr}");
+    assert_eq!(total, local.total(), "{stderr}");
 }
