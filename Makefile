@@ -7,7 +7,7 @@ ifeq ($(DEMO_PYTHON),)
 DEMO_PYTHON := python3
 endif
 
-.PHONY: all build demo test lint deps test-deps offsets offsets-check core-fixtures sid-root python313t web-venv node-modules maturin-venv clean
+.PHONY: all build demo test lint deps test-deps offsets offsets-check core-fixtures sid-root python313t web-venv node-modules pprof-node maturin-venv clean
 
 all: build
 
@@ -23,7 +23,7 @@ test: test-deps lint
 	$(CARGO) test --release --workspace -- --test-threads=2
 
 ## test-deps: what the tests download, installed (pinned) before they run; cached in ~/.cache/pysampler
-test-deps: sid-root python313t web-venv node-modules maturin-venv
+test-deps: sid-root python313t web-venv node-modules pprof-node maturin-venv
 
 ## deps: test-deps, plus py-spy for the benchmarks (what .ci/run installs before `make test`)
 deps: test-deps pyspy-venv
@@ -60,6 +60,10 @@ web-venv:
 ## node-modules: ajv + speedscope for the format tests, pinned by a lockfile (cached outside the repo)
 node-modules:
 	@bash scripts/node-modules.sh
+
+## pprof-node: the npm pprof-format decoder, pinned, for the pprof tests (cached outside the repo)
+pprof-node:
+	@bash scripts/pprof-node.sh
 
 ## maturin-venv: maturin + zig, pinned, for `make wheel` and the install tests (cached outside the repo)
 maturin-venv:

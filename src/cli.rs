@@ -39,6 +39,8 @@ const RECORD_EXAMPLES: &str = "Examples:
   pysampler record -f speedscope -o profile.json --pid 1234
   pysampler record -f raw -o profile.txt -- python main.py
   pysampler record -s -o profile.svg -- uvicorn app:app --workers 2
+  pysampler record -o profile.pb.gz --pid 1234
+  pysampler record --pyroscope http://pyroscope:4040 --app-name checkout --tag env=prod -s --pid 1234
 
 Exit status, for a launched program:
   - it ended by itself: its status (a script exiting 3 makes pysampler exit 3);
@@ -178,7 +180,7 @@ pub struct RecordArgs {
     /// Output file [default: PROGRAM-TIMESTAMP.EXT in the current directory]
     #[arg(short, long)]
     pub output: Option<std::path::PathBuf>,
-    /// Output format [default: from the output's extension (.svg, .txt/.folded/.collapsed, .json, .pysampler), else flamegraph]
+    /// Output format [default: from the output's extension (.svg, .txt/.folded/.collapsed, .json, .pb.gz/.pprof, .pysampler), else flamegraph]
     #[arg(short, long, value_enum)]
     pub format: Option<crate::output::Format>,
     /// Also keep a recording of the same samples in FILE (re-render it with `pysampler report`)
@@ -196,6 +198,8 @@ pub struct RecordArgs {
     /// Show each thread as the outermost frame
     #[arg(short, long)]
     pub threads: bool,
+    #[command(flatten)]
+    pub pyroscope: crate::pyroscope::PyroscopeArgs,
 }
 
 #[derive(Debug, Args)]

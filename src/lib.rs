@@ -12,6 +12,7 @@ pub mod diff;
 pub mod error;
 pub mod output;
 pub mod process;
+pub mod pyroscope;
 pub mod recording;
 pub mod sampling;
 pub mod top;

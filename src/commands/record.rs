@@ -8,6 +8,7 @@ use crate::output;
 use crate::output::outfile::{self, OutputFile};
 use crate::output::render::RenderOptions;
 use crate::process::signals::StopRequest;
+use crate::pyroscope::Pusher;
 use crate::recording::tee::Outputs;
 use crate::recording::Header;
 use crate::sampling::ending::{Ending, StopCause};
@@ -41,29 +42,76 @@ pub fn run(args: &RecordArgs) -> Result<i32> {
     if let Some(notice) = notice {
         eprintln!("pysampler: {notice}");
     }
-    let path = args.output.clone().unwrap_or_else(|| {
-        outfile::default_name(&outfile::program_name(&command), format.extension())
-    });
-    let output = OutputFile::prepare(&path)?;
-    let mut outputs = Outputs::prepare(format, output, args.recording.as_deref())?;
+    let program = outfile::program_name(&command);
+    let pyroscope = args.pyroscope.config(&program, args.sampling.rate)?;
+    // With --pyroscope, a local file only when -o asks for one.
+    let path = match (&args.output, &pyroscope) {
+        (Some(path), _) => Some(path.clone()),
+        (None, Some(_)) if args.recording.is_some() => {
+            return Err(crate::error::Error::BadOptions(
+                "--recording with --pyroscope needs -o too (the profile file beside the recording)"
+                    .into(),
+            ))
+        }
+        (None, Some(_)) => None,
+        (None, None) => Some(outfile::default_name(&program, format.extension())),
+    };
+    let mut outputs = match &path {
+        Some(path) => Some(Outputs::prepare(
+            format,
+            OutputFile::prepare(path)?,
+            args.recording.as_deref(),
+        )?),
+        None => None,
+    };
     let stop = StopRequest::install();
     let started_unix = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
+    let opts = RenderOptions {
+        function: args.function,
+        nolineno: args.nolineno,
+        threads: args.threads,
+        processes: args.sampling.subprocesses,
+        full_filenames: args.sampling.full_filenames,
+        idle: args.sampling.idle,
+    };
     let mut session = Session::start(&args.sampling.session_config()?)?;
-    if let Err(e) = outputs.start(&recording_header(args, &command, started_unix)) {
+    let header = recording_header(args, &command, started_unix);
+    if let Err(e) = outputs.as_mut().map_or(Ok(()), |o| o.start(&header)) {
         session.stop(CHILD_GRACE);
         return Err(e);
     }
+    let destination = match (&path, &pyroscope) {
+        (Some(path), None) => format!("into {}", path.display()),
+        (Some(path), Some(p)) => format!(
+            "into {} and to Pyroscope {} every {} s",
+            path.display(),
+            p.url,
+            p.every.as_secs_f64()
+        ),
+        (None, Some(p)) => format!(
+            "to Pyroscope {} every {} s as service_name={}",
+            p.url,
+            p.every.as_secs_f64(),
+            p.app_name
+        ),
+        (None, None) => String::new(),
+    };
     eprintln!(
-        "pysampler: recording {} at {} Hz into {}; Ctrl-C to stop",
+        "pysampler: recording {} at {} Hz {destination}; Ctrl-C to stop",
         describe_target(&session, &args.sampling),
         args.sampling.rate,
-        path.display()
     );
     let interval = Duration::from_secs_f64(1.0 / args.sampling.rate);
     let mut recorder = Recorder::new(format.needs_timeline(), interval, session.is_launched());
+    if let Some(config) = pyroscope {
+        let pusher = Pusher::start(config, started_unix, opts.clone());
+        recorder.pusher = Some(pusher.map_err(|e| {
+            crate::error::Error::BadOptions(format!("could not start the uploader thread: {e}"))
+        })?);
+    }
     let duration = args.duration.map(Duration::from_secs_f64);
     let status_line = std::io::stderr().is_terminal();
     let mut last_status = Instant::now();
@@ -77,7 +125,9 @@ pub fn run(args: &RecordArgs) -> Result<i32> {
         let disconnected = loop {
             match session.events.try_recv() {
                 Ok(event) => {
-                    outputs.event(&event, &session.frames);
+                    if let Some(outputs) = &mut outputs {
+                        outputs.event(&event, &session.frames);
+                    }
                     recorder.handle(event)
                 }
                 Err(crossbeam_channel::TryRecvError::Empty) => break false,
@@ -88,6 +138,9 @@ pub fn run(args: &RecordArgs) -> Result<i32> {
             break;
         }
         let elapsed = session.start.elapsed();
+        if let Some(pusher) = &mut recorder.pusher {
+            pusher.tick(elapsed, &recorder.profile.processes, &session.frames);
+        }
         if stop.requested() || duration.is_some_and(|d| elapsed >= d) {
             break;
         }
@@ -120,7 +173,9 @@ pub fn run(args: &RecordArgs) -> Result<i32> {
         program: session.stop(CHILD_GRACE),
     };
     while let Ok(event) = events.try_recv() {
-        outputs.event(&event, &frames);
+        if let Some(outputs) = &mut outputs {
+            outputs.event(&event, &frames);
+        }
         recorder.handle(event);
     }
     if status_line {
@@ -141,17 +196,23 @@ pub fn run(args: &RecordArgs) -> Result<i32> {
         late_samples: recorder.late,
         errors: recorder.errors,
     };
-    let opts = RenderOptions {
-        function: args.function,
-        nolineno: args.nolineno,
-        threads: args.threads,
-        processes: args.sampling.subprocesses,
-        full_filenames: args.sampling.full_filenames,
-    };
-    let written = outputs.finish(elapsed, &frames, |out| {
-        output::write(format, &profile, &opts, out)
+    let pushed = recorder
+        .pusher
+        .take()
+        .map(|p| p.finish(elapsed, &profile.processes, &frames).0);
+    let written = outputs.map(|o| {
+        o.finish(elapsed, &frames, |out| {
+            output::write(format, &profile, &opts, out)
+        })
     });
-    summarize(&profile, &recorder, &ending, written.as_ref().ok());
+    let written = written.transpose();
+    summarize(
+        &profile,
+        &recorder,
+        &ending,
+        written.as_ref().ok().and_then(|w| w.as_ref()),
+        pushed.as_deref(),
+    );
     // Not written: main prints why, and pysampler exits non-zero whatever
     // became of the program.
     written?;
@@ -181,6 +242,7 @@ fn summarize(
     recorder: &Recorder,
     ending: &Ending,
     written: Option<&std::path::PathBuf>,
+    pushed: Option<&str>,
 ) {
     let info = &profile.info;
     let late = if info.samples > 0 {
@@ -197,9 +259,11 @@ fn summarize(
         late,
         info.errors,
         profile.processes.len(),
-        match written {
-            Some(path) => format!("wrote {}", path.display()),
-            None => "the output was not written".to_string(),
+        match (written, pushed) {
+            (Some(path), None) => format!("wrote {}", path.display()),
+            (Some(path), Some(pushed)) => format!("wrote {}; {pushed}", path.display()),
+            (None, Some(pushed)) => pushed.to_string(),
+            (None, None) => "the output was not written".to_string(),
         }
     );
     if info.samples == 0 {
@@ -223,6 +287,8 @@ struct Recorder {
     last_error: Option<String>,
     endings: Vec<String>,
     launched: bool,
+    /// With --pyroscope: the windows being cut and pushed.
+    pusher: Option<Pusher>,
 }
 
 impl Recorder {
@@ -236,6 +302,7 @@ impl Recorder {
             last_error: None,
             endings: Vec::new(),
             launched,
+            pusher: None,
         }
     }
 
@@ -250,6 +317,9 @@ impl Recorder {
             } => {
                 self.ticks += 1;
                 self.late += u64::from(late);
+                if let Some(pusher) = &mut self.pusher {
+                    pusher.sample(pid, at, &threads);
+                }
                 for t in threads {
                     let index = self
                         .profile
@@ -280,8 +350,12 @@ impl Recorder {
         } else {
             0.0
         };
+        let pushed = match &self.pusher {
+            Some(p) => format!(", {}", p.status()),
+            None => String::new(),
+        };
         format!(
-            "pysampler: {:.1} s, {} samples, {:.0} Hz, {} errors",
+            "pysampler: {:.1} s, {} samples, {:.0} Hz, {} errors{pushed}",
             secs, self.ticks, rate, self.errors
         )
     }

@@ -96,6 +96,7 @@ fn render_options(args: &ReportArgs, header: &Header) -> RenderOptions {
         threads: args.threads,
         processes: header.subprocesses,
         full_filenames: args.full_filenames,
+        idle: args.idle && header.idle,
     }
 }
 

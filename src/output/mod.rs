@@ -9,6 +9,7 @@ pub mod outfile;
 pub mod chrometrace;
 pub mod collapsed;
 pub mod flamegraph;
+pub mod pprof;
 pub mod render;
 pub mod speedscope;
 pub mod table;
@@ -33,6 +34,8 @@ pub enum Format {
     Raw,
     /// Chrome trace event JSON, for Perfetto and chrome://tracing.
     Chrometrace,
+    /// pprof (gzipped profile.proto), for `go tool pprof`, Grafana Pyroscope and other pprof readers.
+    Pprof,
     /// A pysampler recording: every sample, to render later with `pysampler report`.
     Recording,
 }
@@ -43,18 +46,24 @@ impl Format {
             Format::Flamegraph => "svg",
             Format::Speedscope | Format::Chrometrace => "json",
             Format::Raw => "txt",
+            Format::Pprof => "pb.gz",
             Format::Recording => RECORDING_EXTENSION,
         }
     }
 
     /// The format a file name asks for: `.svg`, `.txt`/`.folded`/`.collapsed`,
-    /// `.json` (speedscope), `.pysampler`; `None` for any other.
+    /// `.json` (speedscope), `.pb.gz`/`.pprof`, `.pysampler`; `None` for any other.
     pub fn from_extension(path: &Path) -> Option<Format> {
+        let name = path.file_name()?.to_str()?.to_ascii_lowercase();
+        if name.ends_with(".pb.gz") {
+            return Some(Format::Pprof);
+        }
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
         match ext.as_str() {
             "svg" => Some(Format::Flamegraph),
             "txt" | "folded" | "collapsed" => Some(Format::Raw),
             "json" => Some(Format::Speedscope),
+            "pprof" => Some(Format::Pprof),
             e if e == RECORDING_EXTENSION => Some(Format::Recording),
             _ => None,
         }
@@ -75,7 +84,7 @@ impl Format {
             None => (
                 Format::Flamegraph,
                 Some(format!(
-                    "writing a flame graph (SVG) into {}: the format follows the extension (.svg, .txt/.folded/.collapsed, .json, .pysampler) and this one is none of those; -f chooses",
+                    "writing a flame graph (SVG) into {}: the format follows the extension (.svg, .txt/.folded/.collapsed, .json, .pb.gz/.pprof, .pysampler) and this one is none of those; -f chooses",
                     path.display()
                 )),
             ),
@@ -101,6 +110,7 @@ pub fn write(
         Format::Speedscope => speedscope::write(profile, opts, out),
         Format::Raw => collapsed::write(profile, opts, out),
         Format::Chrometrace => chrometrace::write(profile, opts, out),
+        Format::Pprof => pprof::write(profile, opts, out),
         // A recording holds the samples, which a profile no longer has:
         // it is written as they come (recording::tee), never from a profile.
         Format::Recording => Err(io::Error::new(
@@ -134,6 +144,8 @@ mod tests {
             Format::Chrometrace
         );
         assert_eq!(choose(None, "run.pysampler").0, Format::Recording);
+        assert_eq!(choose(None, "cpu.pb.gz").0, Format::Pprof);
+        assert_eq!(choose(None, "cpu.PPROF").0, Format::Pprof);
         let (format, notice) = choose(None, "a.html");
         assert_eq!(format, Format::Flamegraph);
         assert!(notice.unwrap().contains("flame graph"));

@@ -19,6 +19,8 @@ pub struct RenderOptions {
     /// Each process is its own root: "process PID: COMMAND LINE".
     pub processes: bool,
     pub full_filenames: bool,
+    /// Idle threads were sampled: samples are wall time, not CPU time (pprof).
+    pub idle: bool,
 }
 
 /// A frame as the options show it; frames that show the same are merged.

@@ -10,6 +10,8 @@ mod formats;
 mod free_threaded;
 mod install;
 mod offsets;
+mod pprof;
+mod pyroscope;
 mod pythons;
 mod record;
 mod recordings;
