@@ -11,6 +11,7 @@ pub mod native_ids;
 pub mod objects;
 pub mod thread_names;
 pub mod threads;
+pub mod values;
 
 use crate::error::Result;
 use crate::interpreter::Interpreter;
@@ -21,6 +22,7 @@ use locals::Local;
 use objects::ObjectReader;
 use std::sync::Arc;
 use thread_names::ThreadNames;
+pub use values::LocalsDetail;
 
 /// One frame with its names resolved.
 #[derive(Debug, Clone, PartialEq)]
@@ -257,9 +259,14 @@ impl StackReader {
     }
 
     /// Reads every thread's whole stack (what `dump` shows). `os_tids` as in
-    /// `threads`; `with_locals` also reads local variables.
-    pub fn read(&mut self, os_tids: &[i32], with_locals: bool) -> Result<Vec<ThreadStack>> {
-        self.read_holding(os_tids, with_locals, |_| Ok(()))
+    /// `threads`; `locals` says whether to read local variables (`true`
+    /// is `LocalsDetail::Short`) and how much of each value.
+    pub fn read(
+        &mut self,
+        os_tids: &[i32],
+        locals: impl Into<LocalsDetail>,
+    ) -> Result<Vec<ThreadStack>> {
+        self.read_holding(os_tids, locals, |_| Ok(()))
     }
 
     /// As `read`, calling `hold` before each thread's stack is read and
@@ -267,9 +274,10 @@ impl StackReader {
     pub fn read_holding<G>(
         &mut self,
         os_tids: &[i32],
-        with_locals: bool,
+        locals: impl Into<LocalsDetail>,
         mut hold: impl FnMut(&ThreadEntry) -> Result<G>,
     ) -> Result<Vec<ThreadStack>> {
+        let limits = locals.into().limits();
         let entries = self.threads(|| os_tids.to_vec())?;
         let mut stacks = Vec::with_capacity(entries.len());
         let mut raw = Vec::new();
@@ -295,11 +303,13 @@ impl StackReader {
                         continue;
                     }
                 };
-                let locals = if with_locals {
-                    let reader = ObjectReader::new(self.mem.as_ref(), &self.interp);
-                    locals::read_locals(&reader, frame.addr, frame.code).unwrap_or_default()
-                } else {
-                    Vec::new()
+                let locals = match &limits {
+                    Some(limits) => {
+                        let reader = ObjectReader::new(self.mem.as_ref(), &self.interp);
+                        locals::read_locals(&reader, frame.addr, frame.code, limits)
+                            .unwrap_or_default()
+                    }
+                    None => Vec::new(),
                 };
                 stack.frames.push(Frame { code, line, locals });
             }
