@@ -18,6 +18,7 @@ use crate::interpreter::Interpreter;
 use crate::memory::MemorySource;
 use code::CodeCache;
 use frames::RawFrame;
+pub use linetable::Location;
 use locals::Local;
 use objects::ObjectReader;
 use std::sync::Arc;
@@ -29,6 +30,8 @@ pub use values::LocalsDetail;
 pub struct Frame {
     pub code: Arc<code::CodeInfo>,
     pub line: u32,
+    /// 1-based start column of the instruction (3.11+), 0 when unknown.
+    pub column: u32,
     /// Filled only when locals were asked for.
     pub locals: Vec<Local>,
 }
@@ -191,9 +194,9 @@ impl StackReader {
             .map(|_| ())
     }
 
-    /// The code and line of a raw frame; `None` for a frame CPython itself
-    /// does not show (3.11+ frames whose first instructions have not run).
-    pub fn resolve(&mut self, frame: &RawFrame) -> Result<Option<(Arc<code::CodeInfo>, u32)>> {
+    /// The code and location of a raw frame; `None` for a frame CPython
+    /// itself does not show (3.11+ frames whose first instructions have not run).
+    pub fn resolve(&mut self, frame: &RawFrame) -> Result<Option<(Arc<code::CodeInfo>, Location)>> {
         self.resolve_checked(frame, None)
     }
 
@@ -203,7 +206,7 @@ impl StackReader {
         &mut self,
         frame: &RawFrame,
         fingerprint: Option<u64>,
-    ) -> Result<Option<(Arc<code::CodeInfo>, u32)>> {
+    ) -> Result<Option<(Arc<code::CodeInfo>, Location)>> {
         let reader = ObjectReader::new(self.mem.as_ref(), &self.interp);
         let code = match fingerprint {
             Some(fp) => self.codes.get_checked(&reader, frame.code, fp)?,
@@ -215,8 +218,8 @@ impl StackReader {
         if incomplete || code.is_interpreter_shim() {
             return Ok(None);
         }
-        let line = code.line(self.interp.families.line_table, frame.offset);
-        Ok(Some((code, line)))
+        let location = code.location(self.interp.families.line_table, frame.offset);
+        Ok(Some((code, location)))
     }
 
     /// Fingerprints of the code objects at `codes` (0 for one that could
@@ -295,7 +298,7 @@ impl StackReader {
                 unreadable_frames: 0,
             };
             for frame in &raw {
-                let (code, line) = match self.resolve(frame) {
+                let (code, at) = match self.resolve(frame) {
                     Ok(Some(found)) => found,
                     Ok(None) => continue,
                     Err(_) => {
@@ -311,7 +314,12 @@ impl StackReader {
                     }
                     None => Vec::new(),
                 };
-                stack.frames.push(Frame { code, line, locals });
+                stack.frames.push(Frame {
+                    code,
+                    line: at.line,
+                    column: at.column,
+                    locals,
+                });
             }
             stacks.push(stack);
         }
@@ -362,10 +370,11 @@ impl StackReader {
             })
         };
         let resolve = |frame: &RawFrame| {
-            let (code, line) = self.resolve(frame).ok().flatten()?;
+            let (code, at) = self.resolve(frame).ok().flatten()?;
             Some(Frame {
                 code,
-                line,
+                line: at.line,
+                column: at.column,
                 locals: Vec::new(),
             })
         };
