@@ -2,6 +2,7 @@
 
 mod asyncio;
 mod bad_input;
+mod columns;
 mod core_fixtures;
 mod dump;
 mod dump_tree;
@@ -92,6 +93,32 @@ locals_long_tests! {
     dump_ll_python_3_13 => "3.13",
     dump_ll_python_3_14_in_sid_root => "3.14",
     dump_ll_python_3_15_in_sid_root => "3.15",
+}
+
+macro_rules! column_tests {
+    ($($name:ident => $label:expr),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                columns::check($label);
+            }
+        )*
+    };
+}
+
+column_tests! {
+    columns_python_3_11 => "3.11",
+    columns_python_3_12 => "3.12",
+    columns_python_3_13 => "3.13",
+    columns_python_3_14_in_sid_root => "3.14",
+    columns_python_3_15_in_sid_root => "3.15",
+}
+
+#[test]
+fn no_columns_before_3_11() {
+    for label in ["2.7", "3.9", "3.10"] {
+        columns::check_absent(label);
+    }
 }
 
 macro_rules! core_fixture_tests {
