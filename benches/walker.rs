@@ -22,7 +22,7 @@ use pysampler::process::memory::LiveMemory;
 use pysampler::process::ProcessInfo;
 use pysampler_core::snapshot::Snapshot;
 use pysampler_core::walk::frames::RawFrame;
-use pysampler_core::walk::linetable::line_for_offset;
+use pysampler_core::walk::linetable::location_for_offset;
 use pysampler_core::walk::{StackReader, ThreadEntry};
 use pysampler_testkit::{pythons, Target};
 use std::hint::black_box;
@@ -151,8 +151,8 @@ fn walk(c: &mut Criterion, all: &[Loaded]) {
                     raw.clear();
                     reader.raw_frames(entry, &mut raw).unwrap();
                     for frame in &raw {
-                        if let Ok(Some((_, line))) = reader.resolve(frame) {
-                            lines += u64::from(line);
+                        if let Ok(Some((_, at))) = reader.resolve(frame) {
+                            lines += u64::from(at.line) + u64::from(at.column);
                         }
                     }
                 }
@@ -197,13 +197,14 @@ fn linetable(c: &mut Criterion, all: &[Loaded]) {
             let offset = offset.max(0) as u32;
             // The decoder agrees with the walker before it is timed.
             assert_eq!(
-                line_for_offset(format, &code.line_table, code.first_line, offset).unwrap_or(0),
+                location_for_offset(format, &code.line_table, code.first_line, offset)
+                    .unwrap_or_default(),
                 line
             );
             group.throughput(Throughput::Bytes(code.line_table.len() as u64));
             group.bench_function(name, |b| {
                 b.iter(|| {
-                    line_for_offset(
+                    location_for_offset(
                         format,
                         black_box(&code.line_table),
                         code.first_line,
@@ -221,6 +222,7 @@ fn frame(name: &str, line: u32) -> FrameInfo {
         name: name.into(),
         filename: "/srv/app/bench_module.py".into(),
         line,
+        column: 0,
         first_line: 1,
     }
 }

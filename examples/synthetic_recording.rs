@@ -34,6 +34,7 @@ fn main() {
             name: name.into(),
             filename: "/srv/app/work.py".into(),
             line,
+            column: 5,
             first_line: line - 1,
         })
     };

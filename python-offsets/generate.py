@@ -202,6 +202,7 @@ FIELDS = [
     ("type", "basicsize", "*", "offsetof(PyTypeObject, tp_basicsize)"),
     ("type", "dictoffset", "*", "offsetof(PyTypeObject, tp_dictoffset)"),
     ("type", "flags", "*", "offsetof(PyTypeObject, tp_flags)"),
+    ("type", "base", "*", "offsetof(PyTypeObject, tp_base)"),
     ("type", "heap_cached_keys", "3.0-", "offsetof(PyHeapTypeObject, ht_cached_keys)"),
 
     ("unicode", "state", "3.0-", "offsetof(PyASCIIObject, state)"),
@@ -237,6 +238,14 @@ FIELDS = [
     ("tuple", "items", "*", "offsetof(PyTupleObject, ob_item)"),
     ("list", "size", "*", OB_SIZE),
     ("list", "items", "*", "offsetof(PyListObject, ob_item)"),
+    # Sets and frozensets (`dump -ll`; asyncio's awaited-by sets): an open
+    # table of `mask + 1` entries, key and hash in an order that changed after 2.7.
+    ("set", "mask", "*", "offsetof(PySetObject, mask)"),
+    ("set", "table", "*", "offsetof(PySetObject, table)"),
+    ("set", "used", "*", "offsetof(PySetObject, used)"),
+    ("set", "entry_size", "*", "sizeof(setentry)"),
+    ("set", "entry_key", "*", "offsetof(setentry, key)"),
+    ("set", "entry_hash", "*", "offsetof(setentry, hash)"),
 
     ("dict", "keys", "3.0-", "offsetof(PyDictObject, ma_keys)"),
     ("dict", "values", "3.0-", "offsetof(PyDictObject, ma_values)"),
@@ -270,8 +279,6 @@ FIELDS = [
     # --- asyncio (dump --async), 3.12+ for now; 3.8-3.11 are next. ---
     ("gen", "frame_state", "3.12-", "offsetof(PyGenObject, gi_frame_state)"),
     ("gen", "iframe", "3.12-", "offsetof(PyGenObject, gi_iframe)"),
-    ("set", "mask", "3.12-", "offsetof(PySetObject, mask)"),
-    ("set", "table", "3.12-", "offsetof(PySetObject, table)"),
     ("weakref", "object", "3.12-", "offsetof(PyWeakReference, wr_object)"),
     # FutureObj / TaskObj are defined in Modules/_asynciomodule.c, which
     # installs no header: these are literals, verified against live tasks

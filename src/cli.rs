@@ -287,9 +287,11 @@ pub struct DumpArgs {
     /// Process id of the Python program (decimal, or hex with 0x)
     #[arg(short, long, value_parser = parse_pid)]
     pub pid: i32,
-    /// Also show each frame's local variables
-    #[arg(short, long)]
-    pub locals: bool,
+    /// Also show each frame's local variables; -ll shows more of each value
+    /// (strings up to 1,000 characters, the first 10 elements of lists,
+    /// tuples, dicts and sets, 3 levels deep)
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub locals: u8,
     /// Print JSON instead of text (schema in README.md)
     #[arg(short, long)]
     pub json: bool,

@@ -225,8 +225,8 @@ fn sampled(
         reader.fingerprints(&codes, &mut fingerprints);
         let mut frames = Vec::new();
         for (frame, fingerprint) in raw.iter().zip(&fingerprints) {
-            if let Some((code, line)) = reader.resolve_checked(frame, Some(*fingerprint))? {
-                frames.push((code.name.clone(), line));
+            if let Some((code, at)) = reader.resolve_checked(frame, Some(*fingerprint))? {
+                frames.push((code.name.clone(), at.line));
             }
         }
         threads.push(frames);

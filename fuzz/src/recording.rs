@@ -164,6 +164,7 @@ pub fn synthetic(ticks: u64, threads: usize, depth: usize, per_chunk: usize) -> 
                     "/app/main.py".into()
                 },
                 line: 10 + i,
+                column: i % 5,
                 first_line: 9 + i,
             })
         })

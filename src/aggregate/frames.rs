@@ -15,6 +15,10 @@ pub struct FrameInfo {
     pub filename: Arc<str>,
     /// Current line; 0 when unknown.
     pub line: u32,
+    /// 1-based start column of the instruction (3.11+), 0 when unknown.
+    /// Frames differing only here are distinct frames; the outputs that
+    /// aggregate by line merge them by label (output/render.rs).
+    pub column: u32,
     /// First line of the function (for `--function` aggregation).
     pub first_line: u32,
 }

@@ -11,7 +11,7 @@ use crate::process::{pause, task_state, ProcessInfo};
 use crate::sampling::children;
 use pysampler_core::dump_async;
 use pysampler_core::walk::asyncio::view::AsyncTasks;
-use pysampler_core::walk::StackReader;
+use pysampler_core::walk::{LocalsDetail, StackReader};
 use serde_json::{json, Value};
 use std::io::Write;
 
@@ -148,12 +148,17 @@ fn dump(args: &DumpArgs, process: &ProcessInfo) -> Result<Section> {
         // Each thread is paused on its own while its stack is read (see
         // process::pause for why never all together).
         let pid = process.pid;
-        let result = reader.read_holding(&tids, args.locals, |entry| match entry.tid {
-            Some(tid) if !args.nonblocking => {
-                pause::pause_thread(pid, tid, pause::StopWait::Spin).map(Some)
-            }
-            _ => Ok(None),
-        });
+        let result =
+            reader.read_holding(
+                &tids,
+                LocalsDetail::from_count(args.locals),
+                |entry| match entry.tid {
+                    Some(tid) if !args.nonblocking => {
+                        pause::pause_thread(pid, tid, pause::StopWait::Spin).map(Some)
+                    }
+                    _ => Ok(None),
+                },
+            );
         match result {
             Ok(stacks) => {
                 let names = FileNames::new(process.cwd.clone(), args.full_filenames);
@@ -177,7 +182,7 @@ fn dump(args: &DumpArgs, process: &ProcessInfo) -> Result<Section> {
                         &stacks,
                         &activity,
                         &names,
-                        args.locals,
+                        args.locals > 0,
                     );
                     if let Some(tasks) = &tasks {
                         text.push_str(&dump_async::text(tasks, &names));

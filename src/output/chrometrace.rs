@@ -135,6 +135,9 @@ pub fn write(profile: &Profile, opts: &RenderOptions, out: &mut dyn io::Write) -
             if let Some(line) = e.frame.line {
                 args["line"] = json!(line);
             }
+            if let Some(column) = e.frame.column {
+                args["column"] = json!(column);
+            }
             let event = json!({
                 "ph": "X", "name": e.frame.name, "cat": "python", "ts": e.ts, "dur": e.dur,
                 "pid": pid, "tid": tid, "args": args,

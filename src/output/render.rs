@@ -30,6 +30,10 @@ pub struct ShownFrame {
     pub file: String,
     /// `None` with `nolineno` or when the line is unknown (0).
     pub line: Option<u32>,
+    /// 1-based start column (3.11+); `None` when unknown or when the line
+    /// is not shown (`--nolineno`, `--function`). Only speedscope and Chrome
+    /// trace show it: labels, and so the aggregating outputs, leave it out.
+    pub column: Option<u32>,
 }
 
 impl ShownFrame {
@@ -39,10 +43,13 @@ impl ShownFrame {
         } else {
             frame.line
         };
+        let line = (!opts.nolineno && line != 0).then_some(line);
+        let with_column = line.is_some() && !opts.function && frame.column != 0;
         ShownFrame {
             name: frame.name.to_string(),
             file: names.show(&frame.filename).to_string(),
-            line: (!opts.nolineno && line != 0).then_some(line),
+            line,
+            column: with_column.then_some(frame.column),
         }
     }
 
@@ -148,6 +155,7 @@ pub(crate) mod fixture {
             name: name.into(),
             filename: file.into(),
             line,
+            column: 0,
             first_line,
         }
     }
@@ -211,6 +219,7 @@ mod tests {
             name: "spin".into(),
             filename: "/srv/busy.py".into(),
             line: 6,
+            column: 0,
             first_line: 4,
         };
         let names = FileNames::new(Some("/srv".into()), false);

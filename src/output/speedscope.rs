@@ -47,6 +47,9 @@ struct Frame {
     file: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     line: Option<u32>,
+    /// 1-based, where CPython records it (3.11+).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    col: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -98,6 +101,7 @@ impl Frames {
             name: f.name.clone(),
             file: f.file.clone(),
             line: f.line,
+            col: f.column,
         });
         self.ids.insert(f, id);
         id

@@ -246,6 +246,7 @@ mod tests {
             name: "fib".into(),
             filename: "/a.py".into(),
             line: 3,
+            column: 0,
             first_line: 2,
         });
         let second = std::time::Duration::from_secs(1);

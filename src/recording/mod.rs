@@ -8,7 +8,7 @@
 //! table, stack tree, thread samples with their flags and times), so a
 //! report renders exactly what `record` would have written.
 //!
-//! # File layout (format 1.0)
+//! # File layout (format 1.1; 1.0 had no frame column)
 //!
 //! ```text
 //! magic          8 bytes  89 'p' 'y' 's' 'r' 'e' 'c' 0a
@@ -33,7 +33,7 @@
 //!
 //! | tag | record | body |
 //! | --- | --- | --- |
-//! | 1 | frame | name, file, line, first line |
+//! | 1 | frame | name, file, line, first line, column (1.1: 1-based, 0 unknown; absent in 1.0 files) |
 //! | 2 | process | pid, command line, working directory?, Python version |
 //! | 3 | thread | pid, OS thread id?, Python ident, name? |
 //! | 4 | thread name | thread, new name |
@@ -68,7 +68,7 @@ pub const MAGIC: [u8; 8] = *b"\x89pysrec\n";
 /// Bumped when an older reader could not make sense of a file.
 pub const MAJOR: u16 = 1;
 /// Bumped when records or fields are added that older readers may skip.
-pub const MINOR: u16 = 0;
+pub const MINOR: u16 = 1;
 /// The file name extension of recordings.
 pub use crate::output::RECORDING_EXTENSION as EXTENSION;
 

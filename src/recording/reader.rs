@@ -361,6 +361,11 @@ impl<R: Read> Reader<R> {
                     filename: d.str("frame file")?.into(),
                     line: d.u32("frame line")?,
                     first_line: d.u32("frame first line")?,
+                    // Format 1.1 adds the column; 1.0 files have none.
+                    column: match d.is_empty() {
+                        true => 0,
+                        false => d.u32("frame column")?,
+                    },
                 };
                 let id = t.frames.intern(frame);
                 t.frame_ids.push(id);

@@ -20,6 +20,7 @@ pub fn stream() -> (FrameTable, Vec<Event>) {
             name: name.into(),
             filename: file.into(),
             line,
+            column: line % 7,
             first_line: line.saturating_sub(2).max(1),
         })
     };
@@ -329,7 +330,7 @@ fn files_that_are_not_recordings_or_too_new() {
             "written by pysampler {}",
             env!("CARGO_PKG_VERSION")
         )) && text.contains("format 2.7")
-            && text.contains("reads format 1.0"),
+            && text.contains("reads format 1.1"),
         "{text}"
     );
     // A damaged header.
@@ -343,6 +344,24 @@ fn files_that_are_not_recordings_or_too_new() {
 
 #[test]
 fn a_later_minor_versions_records_and_fields_are_skipped() {
+    // Format 1.1's column, then a field of some later version.
+    let r = replay_one_frame(&[99, 12345]);
+    assert_eq!(r.profile.total_samples(), 1);
+    assert_eq!(r.profile.frames.get(0).name.as_ref(), "f");
+    assert_eq!(r.profile.frames.get(0).column, 99);
+}
+
+#[test]
+fn a_format_1_0_frame_has_column_0() {
+    let r = replay_one_frame(&[]);
+    assert_eq!(r.profile.total_samples(), 1);
+    assert_eq!(r.profile.frames.get(0).line, 3);
+    assert_eq!(r.profile.frames.get(0).column, 0);
+}
+
+/// A recording whose one frame ("f", /a.py:3, first line 1) has `extra`
+/// fields after the first line, with an unknown record before it.
+fn replay_one_frame(extra: &[u64]) -> Replayed {
     use super::codec::{put_record, put_u64};
     // Header, then one chunk of: an unknown record, a frame with an extra
     // field, a stack, a thread and a tick.
@@ -359,7 +378,9 @@ fn a_later_minor_versions_records_and_fields_are_skipped() {
     codec::put_str(&mut frame, "/a.py");
     put_u64(&mut frame, 3);
     put_u64(&mut frame, 1);
-    put_u64(&mut frame, 99); // a column, say
+    for field in extra {
+        put_u64(&mut frame, *field);
+    }
     put_record(&mut raw, TAG_FRAME, &frame);
     put_record(&mut raw, TAG_STACK, &[0, 0]);
     let mut thread = Vec::new();
@@ -377,9 +398,7 @@ fn a_later_minor_versions_records_and_fields_are_skipped() {
     crc.update(&raw);
     bytes.extend_from_slice(&crc.finalize().to_le_bytes());
     bytes.extend_from_slice(&raw);
-    let r = replayed(&bytes, &all(), false);
-    assert_eq!(r.profile.total_samples(), 1);
-    assert_eq!(r.profile.frames.get(0).name.as_ref(), "f");
+    replayed(&bytes, &all(), false)
 }
 
 /// Length of the last chunk of a file with a header and one chunk.

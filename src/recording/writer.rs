@@ -230,6 +230,7 @@ impl<W: Write> Writer<W> {
             put_str(&mut body, &f.filename);
             put_u64(&mut body, u64::from(f.line));
             put_u64(&mut body, u64::from(f.first_line));
+            put_u64(&mut body, u64::from(f.column));
             put_record(&mut self.frame_records, TAG_FRAME, &body);
         }
         self.frames_written = self.frames_written.max(frames.len());

@@ -337,14 +337,15 @@ impl Sampler {
             entry.fingerprint = fingerprint;
             entry.ids.clear();
         }
-        let Some((code, line)) = resolved else {
+        let Some((code, at)) = resolved else {
             entry.ids.insert(raw.offset, None);
             return Ok(None);
         };
         let info = FrameInfo {
             name: code.name.as_str().into(),
             filename: code.filename.as_str().into(),
-            line,
+            line: at.line,
+            column: at.column,
             first_line: code.first_line,
         };
         let id = self.frames.lock().intern(info);

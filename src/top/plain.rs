@@ -90,6 +90,7 @@ mod tests {
             name: "hot_loop".into(),
             filename: "/app/main.py".into(),
             line: 5,
+            column: 0,
             first_line: 4,
         });
         let mut top = Top::new(42, 100.0, false, false);

@@ -168,6 +168,7 @@ mod tests {
                 name: name.into(),
                 filename: "/app/t.py".into(),
                 line,
+                column: 0,
                 first_line: 1,
             })
         };

@@ -313,6 +313,7 @@ mod tests {
             name: "work".into(),
             filename: "/app/main.py".into(),
             line,
+            column: 0,
             first_line: 10,
         };
         let a = table.lock().intern(frame(11));

@@ -48,6 +48,7 @@ fn profile(keep_timeline: bool) -> Profile {
             name: name.into(),
             filename: file.into(),
             line,
+            column: 0,
             first_line,
         })
     };
@@ -490,6 +491,7 @@ fn speedscope_profiles_are_named_as_py_spy_names_them() {
         name: "f".into(),
         filename: "/x.py".into(),
         line: 1,
+        column: 0,
         first_line: 1,
     });
     for (tid, name) in [(10, Some("MainThread")), (11, None)] {

@@ -2,6 +2,7 @@
 
 mod asyncio;
 mod bad_input;
+mod columns;
 mod core_fixtures;
 mod dump;
 mod dump_tree;
@@ -9,6 +10,7 @@ mod exit_status;
 mod formats;
 mod free_threaded;
 mod install;
+mod locals_long;
 mod offsets;
 mod pprof;
 mod pyroscope;
@@ -70,6 +72,57 @@ asyncio_tests! {
     dump_async_python_3_13 => "3.13",
     dump_async_python_3_14_in_sid_root => "3.14",
     dump_async_python_3_15_in_sid_root => "3.15",
+}
+
+macro_rules! locals_long_tests {
+    ($($name:ident => $label:expr),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                locals_long::check($label);
+            }
+        )*
+    };
+}
+
+locals_long_tests! {
+    dump_ll_python_2_7 => "2.7",
+    dump_ll_python_3_6 => "3.6",
+    dump_ll_python_3_7 => "3.7",
+    dump_ll_python_3_8 => "3.8",
+    dump_ll_python_3_9 => "3.9",
+    dump_ll_python_3_10 => "3.10",
+    dump_ll_python_3_11 => "3.11",
+    dump_ll_python_3_12 => "3.12",
+    dump_ll_python_3_13 => "3.13",
+    dump_ll_python_3_14_in_sid_root => "3.14",
+    dump_ll_python_3_15_in_sid_root => "3.15",
+}
+
+macro_rules! column_tests {
+    ($($name:ident => $label:expr),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                columns::check($label);
+            }
+        )*
+    };
+}
+
+column_tests! {
+    columns_python_3_11 => "3.11",
+    columns_python_3_12 => "3.12",
+    columns_python_3_13 => "3.13",
+    columns_python_3_14_in_sid_root => "3.14",
+    columns_python_3_15_in_sid_root => "3.15",
+}
+
+#[test]
+fn no_columns_before_3_11() {
+    for label in ["2.7", "3.9", "3.10"] {
+        columns::check_absent(label);
+    }
 }
 
 macro_rules! core_fixture_tests {

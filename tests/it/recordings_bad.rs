@@ -20,12 +20,14 @@ fn synthetic(path: &Path, ticks: u64, end: bool) {
         name: "main".into(),
         filename: "/app/main.py".into(),
         line: 9,
+        column: 0,
         first_line: 8,
     });
     let spin = frames.intern(FrameInfo {
         name: "spin".into(),
         filename: "/app/main.py".into(),
         line: 4,
+        column: 0,
         first_line: 3,
     });
     let header = Header {
@@ -133,7 +135,7 @@ fn report_refuses_what_it_cannot_read() {
         d,
         &["report", &p(d, "newer.pysampler"), "-o", &out],
         &format!(
-            "was written by pysampler {} (recording format 3.1); this pysampler {} reads format 1.0 and older: update pysampler",
+            "was written by pysampler {} (recording format 3.1); this pysampler {} reads format 1.1 and older: update pysampler",
             env!("CARGO_PKG_VERSION"),
             env!("CARGO_PKG_VERSION")
         ),

@@ -157,6 +157,7 @@ pub fn json_value(
                         "filename": f.code.filename,
                         "short_filename": names.show(&f.code.filename),
                         "line": f.line,
+                        "column": (f.column != 0).then_some(f.column),
                         "locals": f.locals.iter().map(|l| json!({
                             "name": l.name, "value": l.value, "is_argument": l.is_arg,
                         })).collect::<Vec<_>>(),

@@ -90,7 +90,7 @@ offsets_struct!(
 );
 offsets_struct!(
     /// `PyTypeObject` and `PyHeapTypeObject`.
-    TypeOffsets { required: [name, basicsize, dictoffset, flags], optional: [heap_cached_keys] }
+    TypeOffsets { required: [name, basicsize, dictoffset, flags], optional: [heap_cached_keys, base] }
 );
 offsets_struct!(
     /// `PyASCIIObject` / `PyCompactUnicodeObject` (3.3+); on 2.7 `PyUnicodeObject`
@@ -157,8 +157,9 @@ offsets_struct!(
     GenOffsets { required: [], optional: [frame_state, iframe] }
 );
 offsets_struct!(
-    /// `PySetObject`: its hash table (`mask + 1` entries of key, hash).
-    SetOffsets { required: [], optional: [mask, table] }
+    /// `PySetObject`: its hash table (`mask + 1` entries of `entry_size` bytes,
+    /// key and hash at `entry_key` / `entry_hash`) and its element count.
+    SetOffsets { required: [], optional: [mask, table, used, entry_size, entry_key, entry_hash] }
 );
 offsets_struct!(
     /// `PyWeakReference`: the referent (`Py_None` once it is dead).

@@ -79,7 +79,9 @@ pub enum GilSource {
 }
 
 /// Addresses of type objects and singletons, for recognising local values.
+/// Snapshots written before a field was added read it as 0 (unknown).
 #[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct KnownObjects {
     pub code_type: u64,
     pub long_type: u64,
@@ -90,6 +92,9 @@ pub struct KnownObjects {
     pub bytes_type: u64,
     pub tuple_type: u64,
     pub dict_type: u64,
+    pub list_type: u64,
+    pub set_type: u64,
+    pub frozenset_type: u64,
     pub none: u64,
     pub true_: u64,
     pub false_: u64,
@@ -181,6 +186,9 @@ impl Interpreter {
             bytes_type: sym(families.language.bytes_type_symbol()),
             tuple_type: sym("PyTuple_Type"),
             dict_type: sym("PyDict_Type"),
+            list_type: sym("PyList_Type"),
+            set_type: sym("PySet_Type"),
+            frozenset_type: sym("PyFrozenSet_Type"),
             none: sym("_Py_NoneStruct"),
             true_: sym("_Py_TrueStruct"),
             false_: if version.major == 2 {

@@ -2,7 +2,7 @@
 //! read once and cached by address.
 
 use crate::error::{Error, Result};
-use crate::walk::linetable::{line_for_offset, LineTableFormat};
+use crate::walk::linetable::{location_for_offset, LineTableFormat, Location};
 use crate::walk::objects::ObjectReader;
 use foldhash::HashMap;
 use std::sync::Arc;
@@ -43,16 +43,25 @@ impl CodeInfo {
 
     /// Source line of the instruction at `byte_offset` (negative: not started yet).
     pub fn line(&self, format: LineTableFormat, byte_offset: i64) -> u32 {
+        self.location(format, byte_offset).line
+    }
+
+    /// Line and column (3.11+) of the instruction at `byte_offset`; line 0
+    /// when unknown, column 0 when unknown or not recorded.
+    pub fn location(&self, format: LineTableFormat, byte_offset: i64) -> Location {
         if byte_offset < 0 {
-            return self.first_line;
+            return Location {
+                line: self.first_line,
+                column: 0,
+            };
         }
-        line_for_offset(
+        location_for_offset(
             format,
             &self.line_table,
             self.first_line,
             byte_offset as u32,
         )
-        .unwrap_or(0)
+        .unwrap_or_default()
     }
 }
 

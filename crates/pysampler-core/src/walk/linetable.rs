@@ -29,6 +29,15 @@
 
 pub use crate::interpreter::families::LineTableFormat;
 
+/// Where an instruction is in its source: the line and, where the table
+/// records one (3.11+), the column, 1-based (`co_positions()`'s start column
+/// + 1), 0 when unknown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Location {
+    pub line: u32,
+    pub column: u32,
+}
+
 /// Source line of the instruction at `byte_offset` (a byte offset into the bytecode; callers convert
 /// 3.10's f_lasti and 3.11+'s instruction pointer into bytes). None when the table says the
 /// instruction has no line, or the table is malformed/ends first.
@@ -43,15 +52,31 @@ pub fn line_for_offset(
     first_line: u32,
     byte_offset: u32,
 ) -> Option<u32> {
+    location_for_offset(format, table, first_line, byte_offset).map(|l| l.line)
+}
+
+/// As `line_for_offset`, with the column where the table has one (3.11+).
+/// The column is read from the one entry that covers the offset, after the
+/// walk that finds its line: it costs nothing per entry walked.
+#[inline]
+pub fn location_for_offset(
+    format: LineTableFormat,
+    table: &[u8],
+    first_line: u32,
+    byte_offset: u32,
+) -> Option<Location> {
     let first = i64::from(first_line);
     let offset = u64::from(byte_offset);
-    let line = match format {
-        LineTableFormat::Lnotab27 => lnotab(table, first, offset, false),
-        LineTableFormat::Lnotab36 => lnotab(table, first, offset, true),
-        LineTableFormat::Linetable310 => linetable310(table, first, offset)?,
+    let (line, column) = match format {
+        LineTableFormat::Lnotab27 => (lnotab(table, first, offset, false), 0),
+        LineTableFormat::Lnotab36 => (lnotab(table, first, offset, true), 0),
+        LineTableFormat::Linetable310 => (linetable310(table, first, offset)?, 0),
         LineTableFormat::Locations311 => locations311(table, first, offset)?,
     };
-    checked_line(line)
+    Some(Location {
+        line: checked_line(line)?,
+        column,
+    })
 }
 
 /// CPython computes lines in a C `int`; anything negative or beyond that is nonsense.
@@ -114,7 +139,13 @@ fn linetable310(table: &[u8], first: i64, offset: u64) -> Option<i64> {
 /// "more follows". Like CPython's `scan_varint`, bit 7 of the chunks is ignored.
 /// `None` if the table ends inside it or it is longer than a 32-bit value can hold.
 #[inline]
-fn read_varint(table: &[u8], mut pos: usize) -> Option<u32> {
+fn read_varint(table: &[u8], pos: usize) -> Option<u32> {
+    varint_at(table, pos).map(|(v, _)| v)
+}
+
+/// The varint at `pos` and the position after it.
+#[inline]
+fn varint_at(table: &[u8], mut pos: usize) -> Option<(u32, usize)> {
     let mut read = *table.get(pos)?;
     let mut val = u32::from(read & 63);
     let mut shift = 0u32;
@@ -128,7 +159,7 @@ fn read_varint(table: &[u8], mut pos: usize) -> Option<u32> {
         // Bits shifted past 31 are dropped, as with CPython's `unsigned int`.
         val |= u32::from(read & 63) << shift;
     }
-    Some(val)
+    Some((val, pos + 1))
 }
 
 /// Signed varint: magnitude in bits 1.., sign in bit 0.
@@ -139,9 +170,10 @@ fn read_svarint(table: &[u8], pos: usize) -> Option<i64> {
     Some(if u & 1 != 0 { -mag } else { mag })
 }
 
-/// 3.11+ `_PyCode_CheckLineNumber` / `PyCode_Addr2Line` over the location table.
+/// 3.11+ `_PyCode_CheckLineNumber` / `PyCode_Addr2Line` over the location
+/// table: the line, and the 1-based start column of the entry found.
 #[inline]
-fn locations311(table: &[u8], first: i64, offset: u64) -> Option<i64> {
+fn locations311(table: &[u8], first: i64, offset: u64) -> Option<(i64, u32)> {
     let mut computed = first;
     let mut end: u64 = 0;
     let mut pos = 0usize;
@@ -160,7 +192,11 @@ fn locations311(table: &[u8], first: i64, offset: u64) -> Option<i64> {
         computed += delta;
         end += (u64::from(head & 7) + 1) * 2;
         if end > offset {
-            return if code == 15 { None } else { Some(computed) };
+            return if code == 15 {
+                None
+            } else {
+                Some((computed, column311(table, pos, code)))
+            };
         }
         // Step to the next entry start: the next byte with bit 7 set.
         pos += 1;
@@ -172,6 +208,31 @@ fn locations311(table: &[u8], first: i64, offset: u64) -> Option<i64> {
         }
     }
     None
+}
+
+/// The 1-based start column of the 3.11+ entry at `pos` with `code`, 0 when
+/// it has none or its bytes are cut (InternalDocs/code_objects.md): short
+/// forms 0–9 pack it with the code (`code * 8 + (b >> 4 & 7)`), one-line
+/// forms 10–12 give it in a byte, the long form 14 as a varint already + 1
+/// after the line and end-line deltas, 13 has none.
+#[inline]
+fn column311(table: &[u8], pos: usize, code: u8) -> u32 {
+    let byte = |at: usize| table.get(at).copied().filter(|b| b & 0x80 == 0);
+    let zero_based = match code {
+        0..=9 => byte(pos + 1).map(|b| u32::from(code) * 8 + u32::from((b >> 4) & 7)),
+        10..=12 => byte(pos + 1).map(u32::from),
+        14 => {
+            let long = || {
+                let (_, at) = varint_at(table, pos + 1)?;
+                let (_, at) = varint_at(table, at)?;
+                let (column, _) = varint_at(table, at)?;
+                column.checked_sub(1)
+            };
+            long()
+        }
+        _ => None,
+    };
+    zero_based.map_or(0, |c| c.saturating_add(1))
 }
 
 #[cfg(test)]
@@ -209,6 +270,7 @@ mod tests {
         let objects = doc["code_objects"].as_array().expect("code_objects");
         assert!(objects.len() > 20, "{version}: too few code objects");
         let mut pairs = 0usize;
+        let mut columns = 0usize;
         let mut failures = Vec::new();
         for obj in objects {
             let name = obj["name"].as_str().unwrap();
@@ -226,6 +288,20 @@ mod tests {
                         "{version} {name} (first_line {first_line}) @{offset}: got {got:?}, want {want:?}"
                     ));
                 }
+                // 3.11+: the column co_positions() gives (+ 1, 0 for none).
+                if let Some(column) = pair.get(2).and_then(Value::as_u64) {
+                    let got = location_for_offset(format, &table, first_line, offset);
+                    let want = want.map(|line| Location {
+                        line,
+                        column: u32::try_from(column).unwrap(),
+                    });
+                    if got != want {
+                        failures.push(format!(
+                            "{version} {name} @{offset}: got {got:?}, want {want:?} (co_positions)"
+                        ));
+                    }
+                    columns += 1;
+                }
                 pairs += 1;
             }
         }
@@ -236,6 +312,9 @@ mod tests {
             failures[..failures.len().min(20)].join("\n")
         );
         assert!(pairs > 1000, "{version}: only {pairs} pairs");
+        if expected_format == LineTableFormat::Locations311 {
+            assert!(columns > 1000, "{version}: only {columns} columns");
+        }
         pairs
     }
 

@@ -3,11 +3,10 @@
 use crate::error::Result;
 use crate::interpreter::FrameFamily;
 use crate::walk::objects::ObjectReader;
+use crate::walk::values::{value_repr, ValueLimits};
 
 /// Most locals shown per frame.
 const MAX_LOCALS: usize = 256;
-/// Characters of a string value shown before it is cut.
-const VALUE_CHARS: usize = 64;
 const CO_VARARGS: u32 = 0x4;
 const CO_VARKEYWORDS: u32 = 0x8;
 /// 3.11+ `co_localspluskinds` bits.
@@ -23,8 +22,14 @@ pub struct Local {
     pub is_arg: bool,
 }
 
-/// The bound locals of the frame at `frame` running `code`, arguments first.
-pub fn read_locals(reader: &ObjectReader, frame: u64, code: u64) -> Result<Vec<Local>> {
+/// The bound locals of the frame at `frame` running `code`, arguments first,
+/// each value shown within `limits`.
+pub fn read_locals(
+    reader: &ObjectReader,
+    frame: u64,
+    code: u64,
+    limits: &ValueLimits,
+) -> Result<Vec<Local>> {
     let layout = &reader.interp.layout;
     let c = &layout.code;
     let int_at = |off: u64| reader.mem.read_u32(code.wrapping_add(off));
@@ -77,7 +82,7 @@ pub fn read_locals(reader: &ObjectReader, frame: u64, code: u64) -> Result<Vec<L
             if obj == 0 {
                 continue; // not bound yet
             }
-            reader.short_repr(obj, VALUE_CHARS)
+            value_repr(reader, obj, limits)
         };
         locals.push(Local {
             name: reader.text(names[i]).unwrap_or_else(|_| "?".into()),

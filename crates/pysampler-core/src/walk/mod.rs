@@ -11,22 +11,27 @@ pub mod native_ids;
 pub mod objects;
 pub mod thread_names;
 pub mod threads;
+pub mod values;
 
 use crate::error::Result;
 use crate::interpreter::Interpreter;
 use crate::memory::MemorySource;
 use code::CodeCache;
 use frames::RawFrame;
+pub use linetable::Location;
 use locals::Local;
 use objects::ObjectReader;
 use std::sync::Arc;
 use thread_names::ThreadNames;
+pub use values::LocalsDetail;
 
 /// One frame with its names resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Frame {
     pub code: Arc<code::CodeInfo>,
     pub line: u32,
+    /// 1-based start column of the instruction (3.11+), 0 when unknown.
+    pub column: u32,
     /// Filled only when locals were asked for.
     pub locals: Vec<Local>,
 }
@@ -199,9 +204,9 @@ impl StackReader {
             .map(|_| ())
     }
 
-    /// The code and line of a raw frame; `None` for a frame CPython itself
-    /// does not show (3.11+ frames whose first instructions have not run).
-    pub fn resolve(&mut self, frame: &RawFrame) -> Result<Option<(Arc<code::CodeInfo>, u32)>> {
+    /// The code and location of a raw frame; `None` for a frame CPython
+    /// itself does not show (3.11+ frames whose first instructions have not run).
+    pub fn resolve(&mut self, frame: &RawFrame) -> Result<Option<(Arc<code::CodeInfo>, Location)>> {
         self.resolve_checked(frame, None)
     }
 
@@ -211,7 +216,7 @@ impl StackReader {
         &mut self,
         frame: &RawFrame,
         fingerprint: Option<u64>,
-    ) -> Result<Option<(Arc<code::CodeInfo>, u32)>> {
+    ) -> Result<Option<(Arc<code::CodeInfo>, Location)>> {
         let reader = ObjectReader::new(self.mem.as_ref(), &self.interp);
         let code = match fingerprint {
             Some(fp) => self.codes.get_checked(&reader, frame.code, fp)?,
@@ -223,8 +228,8 @@ impl StackReader {
         if incomplete || code.is_interpreter_shim() {
             return Ok(None);
         }
-        let line = code.line(self.interp.families.line_table, frame.offset);
-        Ok(Some((code, line)))
+        let location = code.location(self.interp.families.line_table, frame.offset);
+        Ok(Some((code, location)))
     }
 
     /// Fingerprints of the code objects at `codes` (0 for one that could
@@ -267,9 +272,14 @@ impl StackReader {
     }
 
     /// Reads every thread's whole stack (what `dump` shows). `os_tids` as in
-    /// `threads`; `with_locals` also reads local variables.
-    pub fn read(&mut self, os_tids: &[i32], with_locals: bool) -> Result<Vec<ThreadStack>> {
-        self.read_holding(os_tids, with_locals, |_| Ok(()))
+    /// `threads`; `locals` says whether to read local variables (`true`
+    /// is `LocalsDetail::Short`) and how much of each value.
+    pub fn read(
+        &mut self,
+        os_tids: &[i32],
+        locals: impl Into<LocalsDetail>,
+    ) -> Result<Vec<ThreadStack>> {
+        self.read_holding(os_tids, locals, |_| Ok(()))
     }
 
     /// As `read`, calling `hold` before each thread's stack is read and
@@ -277,9 +287,10 @@ impl StackReader {
     pub fn read_holding<G>(
         &mut self,
         os_tids: &[i32],
-        with_locals: bool,
+        locals: impl Into<LocalsDetail>,
         mut hold: impl FnMut(&ThreadEntry) -> Result<G>,
     ) -> Result<Vec<ThreadStack>> {
+        let limits = locals.into().limits();
         let entries = self.threads(|| os_tids.to_vec())?;
         let mut stacks = Vec::with_capacity(entries.len());
         let mut raw = Vec::new();
@@ -297,7 +308,7 @@ impl StackReader {
                 unreadable_frames: 0,
             };
             for frame in &raw {
-                let (code, line) = match self.resolve(frame) {
+                let (code, at) = match self.resolve(frame) {
                     Ok(Some(found)) => found,
                     Ok(None) => continue,
                     Err(_) => {
@@ -305,13 +316,20 @@ impl StackReader {
                         continue;
                     }
                 };
-                let locals = if with_locals {
-                    let reader = ObjectReader::new(self.mem.as_ref(), &self.interp);
-                    locals::read_locals(&reader, frame.addr, frame.code).unwrap_or_default()
-                } else {
-                    Vec::new()
+                let locals = match &limits {
+                    Some(limits) => {
+                        let reader = ObjectReader::new(self.mem.as_ref(), &self.interp);
+                        locals::read_locals(&reader, frame.addr, frame.code, limits)
+                            .unwrap_or_default()
+                    }
+                    None => Vec::new(),
                 };
-                stack.frames.push(Frame { code, line, locals });
+                stack.frames.push(Frame {
+                    code,
+                    line: at.line,
+                    column: at.column,
+                    locals,
+                });
             }
             stacks.push(stack);
         }
@@ -362,10 +380,11 @@ impl StackReader {
             })
         };
         let resolve = |frame: &RawFrame| {
-            let (code, line) = self.resolve(frame).ok().flatten()?;
+            let (code, at) = self.resolve(frame).ok().flatten()?;
             Some(Frame {
                 code,
-                line,
+                line: at.line,
+                column: at.column,
                 locals: Vec::new(),
             })
         };

@@ -249,14 +249,19 @@ impl<'a> ObjectReader<'a> {
                 quote_bytes(&b, max_chars)
             ));
         }
+        let name = self.type_name(ty)?;
+        Ok(format!("<{name} at 0x{obj:x}>"))
+    }
+
+    /// A type's `tp_name`, at most 64 bytes of it.
+    pub fn type_name(&self, ty: u64) -> Result<String> {
         let name_ptr = self.ptr(ty.wrapping_add(self.interp.layout.type_.name))?;
         let raw = self
             .mem
             .read_vec(name_ptr, 64)
             .or_else(|_| self.mem.read_vec(name_ptr, 16))?;
         let end = raw.iter().position(|b| *b == 0).unwrap_or(raw.len());
-        let name = String::from_utf8_lossy(&raw[..end]);
-        Ok(format!("<{name} at 0x{obj:x}>"))
+        Ok(String::from_utf8_lossy(&raw[..end]).into_owned())
     }
 }
 

@@ -123,23 +123,23 @@ fn other_reads_give_the_same_frames(label: &str) {
         .flat_map(|s| s.frames.iter_mut())
         .for_each(|f| f.locals.clear());
     assert_eq!(stacks(&snap, false), bare, "{label}: read without locals");
-    let walked: Vec<Vec<(String, u32)>> = full
+    let walked: Vec<Vec<(String, u32, u32)>> = full
         .iter()
         .map(|s| {
             s.frames
                 .iter()
-                .map(|f| (f.code.name.clone(), f.line))
+                .map(|f| (f.code.name.clone(), f.line, f.column))
                 .collect()
         })
         .collect();
     assert_eq!(sampled(&snap), walked, "{label}: read as a sampler reads");
 }
 
-/// Each thread's (function, line) list as the sampler reads it: the thread
+/// Each thread's (function, line, column) list as the sampler reads it: the thread
 /// list without top frames, each thread's frames read again, the code
 /// objects fingerprinted and resolved against those fingerprints.
 /// examples/core-fixtures records the same reads when it trims.
-fn sampled(snap: &Snapshot) -> Vec<Vec<(String, u32)>> {
+fn sampled(snap: &Snapshot) -> Vec<Vec<(String, u32, u32)>> {
     let mut reader = fresh(snap);
     let entries = reader.thread_list(|| snap.tids.clone(), false).unwrap();
     let mut threads = Vec::new();
@@ -155,8 +155,8 @@ fn sampled(snap: &Snapshot) -> Vec<Vec<(String, u32)>> {
         );
         let mut frames = Vec::new();
         for (frame, fingerprint) in raw.iter().zip(&fingerprints) {
-            if let Some((code, line)) = reader.resolve_checked(frame, Some(*fingerprint)).unwrap() {
-                frames.push((code.name.clone(), line));
+            if let Some((code, at)) = reader.resolve_checked(frame, Some(*fingerprint)).unwrap() {
+                frames.push((code.name.clone(), at.line, at.column));
             }
         }
         threads.push(frames);
