@@ -161,6 +161,7 @@ mod tests {
             name: "f".into(),
             filename: "/a.py".into(),
             line: 2,
+            column: 0,
             first_line: 1,
         });
         let ms = Duration::from_millis;

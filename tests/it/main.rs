@@ -97,6 +97,7 @@ locals_long_tests! {
     dump_ll_python_3_13 => "3.13",
     dump_ll_python_3_14_in_sid_root => "3.14",
     dump_ll_python_3_15_in_sid_root => "3.15",
+    dump_ll_python_3_13t_free_threaded => "3.13t",
 }
 
 macro_rules! column_tests {
@@ -116,6 +117,7 @@ column_tests! {
     columns_python_3_13 => "3.13",
     columns_python_3_14_in_sid_root => "3.14",
     columns_python_3_15_in_sid_root => "3.15",
+    columns_python_3_13t_free_threaded => "3.13t",
 }
 
 #[test]

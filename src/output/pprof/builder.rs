@@ -22,8 +22,8 @@ struct Builder {
     strings: HashMap<String, i64>,
     /// (name, file, first line) → function id.
     functions: HashMap<(i64, i64, i64), u64>,
-    /// (function id, line) → location id.
-    locations: HashMap<(u64, i64), u64>,
+    /// (function id, line, column) → location id.
+    locations: HashMap<(u64, i64, i64), u64>,
     /// (pid, frame) → location id: file names depend on the process.
     frames: HashMap<(i32, FrameId), u64>,
     names: HashMap<i32, FileNames>,
@@ -84,15 +84,16 @@ impl Builder {
                 start_line,
             });
         }
-        let line = match (opts.nolineno, opts.function) {
-            (true, _) => 0,
-            (false, true) => start_line,
-            (false, false) => i64::from(frame.line),
+        // The column (3.11+, 1-based, 0 unknown) only where lines are kept.
+        let (line, column) = match (opts.nolineno, opts.function) {
+            (true, _) => (0, 0),
+            (false, true) => (start_line, 0),
+            (false, false) => (i64::from(frame.line), i64::from(frame.column)),
         };
         let next_location = self.out.location.len() as u64 + 1;
         let location = *self
             .locations
-            .entry((function, line))
+            .entry((function, line, column))
             .or_insert(next_location);
         if location == next_location {
             self.out.location.push(proto::Location {
@@ -100,6 +101,7 @@ impl Builder {
                 line: vec![proto::Line {
                     function_id: function,
                     line,
+                    column,
                 }],
                 ..Default::default()
             });

@@ -97,6 +97,8 @@ pub struct Line {
     pub function_id: u64,
     #[prost(int64, tag = "2")]
     pub line: i64,
+    #[prost(int64, tag = "3")]
+    pub column: i64,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
