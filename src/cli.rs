@@ -292,7 +292,7 @@ pub struct DumpArgs {
     pub core: Option<std::path::PathBuf>,
     /// With --core: the folder the process's files are found under (a
     /// container's root), instead of /
-    #[arg(long, value_name = "DIR", requires = "core")]
+    #[arg(long, value_name = "DIR", conflicts_with = "pid")]
     pub root: Option<std::path::PathBuf>,
     /// Also show each frame's local variables
     #[arg(short, long)]

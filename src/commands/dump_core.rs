@@ -25,6 +25,13 @@ pub fn run(args: &DumpArgs, path: &Path) -> Result<i32> {
         eprintln!("pysampler: warning: {warning}");
     }
     let core = &opened.core;
+    if core.truncated_segments > 0 {
+        eprintln!(
+            "pysampler: warning: {} is truncated: {} of its memory segments are cut short, and what they held cannot be read (was the disk full, or the core size limit reached?)",
+            path.display(),
+            core.truncated_segments
+        );
+    }
     let exe = core.exe().unwrap_or("?").to_string();
     let files = core.mapped_files();
     let image = ProcessImage {
@@ -106,13 +113,12 @@ fn explain(opened: &OpenedCore, exe: &str, error: Error) -> Error {
         Error::NotPython { .. } => core(format!(
             "the process ({exe}) was not a Python program: no CPython interpreter among the files it mapped"
         )),
+        other if opened.core.truncated_segments > 0 => core(format!(
+            "the interpreter's state cannot be read, the core is truncated ({} memory segments are cut short: was the disk full, or the core size limit reached?): {other}",
+            opened.core.truncated_segments
+        )),
         Error::Memory { addr, .. } => {
-            let truncated = opened.core.truncated_segments;
-            let why = match truncated {
-                0 => "the core does not hold it, nor any file it mapped (was it written with a coredump_filter that leaves memory out?)".to_string(),
-                n => format!("the core is truncated ({n} memory segments are cut short: was the disk full, or the core size limit reached?)"),
-            };
-            core(format!("the interpreter's memory at 0x{addr:x} cannot be read: {why}"))
+            core(format!("the interpreter's memory at 0x{addr:x} cannot be read: the core does not hold it, nor any file it mapped (was it written with a coredump_filter that leaves memory out?)"))
         }
         other => other,
     }

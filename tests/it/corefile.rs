@@ -141,7 +141,7 @@ pub fn gcore_agrees(label: &str) {
 /// The crash fixture run with core dumps enabled, in a fresh folder (in
 /// the root for interpreters in one); the core the kernel wrote there, the
 /// crashed pid and the script's path as the process saw it.
-fn crash(py: &Python) -> (PathBuf, i32, String) {
+fn crash(py: &Python, tag: &str) -> (PathBuf, i32, String) {
     let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap();
     let pattern = pattern.trim();
     assert!(
@@ -150,7 +150,11 @@ fn crash(py: &Python) -> (PathBuf, i32, String) {
     );
     let argv = python_command(py, "core_crash.py", &[]);
     let (exe, script) = (&argv[argv.len() - 2], &argv[argv.len() - 1]);
-    let inside = format!("/tmp/pysampler-crash-{}-{}", py.label, std::process::id());
+    let inside = format!(
+        "/tmp/pysampler-crash-{tag}-{}-{}",
+        py.label,
+        std::process::id()
+    );
     let dir = match &py.root {
         Some(root) => root.join(inside.trim_start_matches('/')),
         None => PathBuf::from(&inside),
@@ -196,7 +200,7 @@ fn crash(py: &Python) -> (PathBuf, i32, String) {
 /// marked, and its Python stack the one that called into C.
 pub fn kernel_core(label: &str) {
     let py = pythons::find(label);
-    let (core, pid, script) = crash(&py);
+    let (core, pid, script) = crash(&py, "stacks");
     let out = dump_core(&core, &py, &["--json"]);
     assert!(
         out.status.success(),
@@ -265,5 +269,129 @@ pub fn kernel_core(label: &str) {
         )),
         "{text}"
     );
+    let _ = std::fs::remove_dir_all(core.parent().unwrap());
+}
+
+/// pysampler's stderr and exit code on `args`, which must fail cleanly.
+fn fails(args: &[&str]) -> String {
+    let out = pysampler(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+fn path_arg(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// Not a core, an executable, an empty file, a truncated core, a core of
+/// another architecture, a core of a program that is not Python, binaries
+/// that are not under --root: each a one-line reason, exit status 1.
+#[test]
+fn dump_core_bad_input() {
+    let py = pythons::find("3.12");
+    let (core, _, _) = crash(&py, "bad");
+    let dir = core.parent().unwrap().to_path_buf();
+    let bytes = std::fs::read(&core).unwrap();
+    let write = |name: &str, data: &[u8]| {
+        let p = dir.join(name);
+        std::fs::write(&p, data).unwrap();
+        path_arg(&p)
+    };
+    let text = write("text", b"hello\n");
+    assert!(fails(&["dump", "--core", &text]).contains("it is not an ELF file"));
+    let empty = write("empty", b"");
+    assert!(fails(&["dump", "--core", &empty]).contains("the file is empty"));
+    let exe = path_arg(&py.exe);
+    assert!(fails(&["dump", "--core", &exe]).contains("not a core dump"));
+    let missing = path_arg(&dir.join("no-such-core"));
+    assert!(fails(&["dump", "--core", &missing]).contains("No such file"));
+    let zstd = write("core.zst", b"\x28\xb5\x2f\xfd rest");
+    assert!(fails(&["dump", "--core", &zstd]).contains("zstd -d"));
+
+    // Cut in half: the interpreter's memory is past the end.
+    let half = write("half", &bytes[..bytes.len() / 2]);
+    let stderr = fails(&["dump", "--core", &half]);
+    assert!(stderr.contains("truncated"), "{stderr}");
+    // Cut inside the headers.
+    let head = write("head", &bytes[..200]);
+    assert!(fails(&["dump", "--core", &head]).contains("is the core truncated?"));
+
+    // e_machine = EM_AARCH64.
+    let mut arm = bytes.clone();
+    arm[18..20].copy_from_slice(&183u16.to_le_bytes());
+    let arm = write("arm", &arm);
+    assert!(fails(&["dump", "--core", &arm]).contains("another architecture (AARCH64)"));
+
+    let core_arg = path_arg(&core);
+    let elsewhere = path_arg(&dir);
+    let stderr = fails(&["dump", "--core", &core_arg, "--root", &elsewhere]);
+    assert!(
+        stderr.contains("is not there") && stderr.contains("--root"),
+        "{stderr}"
+    );
+
+    // A program that is not Python: gcore of sleep.
+    let mut sleep = Command::new("sleep").arg("300").spawn().unwrap();
+    let sleep_core = gcore(sleep.id() as i32, "sleep");
+    let _ = sleep.kill();
+    let _ = sleep.wait();
+    let stderr = fails(&["dump", "--core", &path_arg(&sleep_core)]);
+    assert!(
+        stderr.contains("(/usr/bin/sleep) was not a Python program"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_file(&sleep_core);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The build id as `readelf -n` prints it.
+fn readelf_build_id(file: &Path) -> String {
+    let out = Command::new("readelf")
+        .arg("-n")
+        .arg(file)
+        .output()
+        .expect("readelf (binutils)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("Build ID: "))
+        .unwrap_or_else(|| panic!("no build id in {}", file.display()))
+        .to_string()
+}
+
+/// A binary replaced since the crash (here: another build of python under
+/// --root, at the crashed executable's path) is named, with both build ids.
+#[test]
+fn dump_core_warns_of_a_changed_binary() {
+    let py = pythons::find("3.12");
+    let (core, _, _) = crash(&py, "build-id");
+    let root = core.parent().unwrap().join("root");
+    let other = pythons::find("debian-3.11").exe;
+    // The path the kernel recorded: symlinks resolved.
+    let exe = std::fs::canonicalize(&py.exe).unwrap();
+    let moved = root.join(exe.strip_prefix("/").unwrap());
+    std::fs::create_dir_all(moved.parent().unwrap()).unwrap();
+    std::fs::copy(&other, &moved).unwrap();
+    let out = pysampler(&[
+        "dump",
+        "--core",
+        &path_arg(&core),
+        "--root",
+        &path_arg(&root),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warning = format!(
+        "warning: {} (build id {}) is not the file the process had mapped as {} (build id {})",
+        moved.display(),
+        readelf_build_id(&other),
+        exe.display(),
+        readelf_build_id(&exe)
+    );
+    assert!(
+        stderr.contains(&warning),
+        "expected {warning:?} in:\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
     let _ = std::fs::remove_dir_all(core.parent().unwrap());
 }

@@ -49,6 +49,10 @@ pub struct CoreMemory {
     core: Vec<Piece>,
     /// File-backed ranges, sorted by address.
     files: Vec<Piece>,
+    /// Ranges the core was to hold but that are past its end (a truncated
+    /// core): the files on disk hold what the program started with there,
+    /// not what it had, so these are not read from them.
+    lost: Vec<(u64, u64)>,
 }
 
 impl CoreMemory {
@@ -57,6 +61,14 @@ impl CoreMemory {
     /// truncated core) keeps what is there.
     pub(crate) fn new(pid: i32, core: SharedBytes, segments: &[(u64, u64, u64)]) -> CoreMemory {
         let len = (*core).as_ref().len() as u64;
+        let lost = segments
+            .iter()
+            .filter(|(_, stored, offset)| offset.saturating_add(*stored) > len)
+            .map(|&(start, stored, offset)| {
+                let kept = len.saturating_sub(offset).min(stored);
+                (start.saturating_add(kept), start.saturating_add(stored))
+            })
+            .collect();
         let mut pieces: Vec<Piece> = segments
             .iter()
             .filter(|(_, _, offset)| *offset < len)
@@ -76,6 +88,7 @@ impl CoreMemory {
             pid,
             core: pieces,
             files: Vec::new(),
+            lost,
         }
     }
 
@@ -142,6 +155,11 @@ fn find(pieces: &[Piece], addr: u64) -> Option<&Piece> {
 
 impl MemorySource for CoreMemory {
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<()> {
+        let end = addr.saturating_add(buf.len() as u64);
+        if self.lost.iter().any(|(s, e)| addr < *e && *s < end) {
+            buf.fill(0);
+            return Err(self.fault(addr, buf.len()));
+        }
         let result = self.read_from(&[&self.core, &self.files], addr, buf);
         if result.is_err() {
             buf.fill(0);
@@ -174,6 +192,9 @@ mod tests {
         mem.read(0x3000, &mut six).unwrap();
         assert_eq!(six, [250, 251, 252, 253, 254, 255]);
         assert!(mem.read(0x3000, &mut [0u8; 7]).is_err());
+        // Cut short: not read from a file mapped there either.
+        mem.add_file(0x3000, 0x4000, 0, file);
+        assert!(mem.read(0x3010, &mut [0u8; 1]).is_err());
         assert!(mem.read(0x103f, &mut [0u8; 2]).is_err());
         assert!(mem.read(u64::MAX, &mut [0u8; 2]).is_err());
         assert_eq!(mem.pid(), 5);
