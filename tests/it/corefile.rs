@@ -395,3 +395,26 @@ fn dump_core_warns_of_a_changed_binary() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     let _ = std::fs::remove_dir_all(core.parent().unwrap());
 }
+
+/// `--async` on a gcore of the asyncio fixture: the same tasks, chains and
+/// edges as a live `dump --async` just before.
+pub fn async_agrees(label: &str) {
+    let py = pythons::find(label);
+    let target = Target::start(&py, "async_tree.py", &[]);
+    let pid = target.pid();
+    let live = dump_when(pid, &["--async"], |d| {
+        d["asyncio"]["loops"][0]["tasks"]
+            .as_array()
+            .is_some_and(|t| t.len() == 7 && t.iter().all(|t| t["state"] == "suspended"))
+    });
+    let core = gcore(pid, &format!("async-{label}"));
+    let out = dump_core(&core, &py, &["--json", "--async"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dumped: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(dumped["asyncio"], live["asyncio"], "{label}: tasks");
+    let _ = std::fs::remove_file(&core);
+}

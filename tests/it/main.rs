@@ -145,3 +145,13 @@ kernel_core_tests! {
     dump_core_of_a_segfault_python_3_14_in_sid_root => "3.14",
     dump_core_of_a_segfault_python_3_15_in_sid_root => "3.15",
 }
+
+#[test]
+fn dump_core_async_python_3_12() {
+    corefile::async_agrees("3.12");
+}
+
+#[test]
+fn dump_core_async_python_3_13() {
+    corefile::async_agrees("3.13");
+}
