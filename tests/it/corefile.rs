@@ -418,3 +418,47 @@ pub fn async_agrees(label: &str) {
     assert_eq!(dumped["asyncio"], live["asyncio"], "{label}: tasks");
     let _ = std::fs::remove_file(&core);
 }
+
+/// The parser on a real core cut at many places and with bytes of its
+/// headers and notes rewritten: errors or partial results, never a panic.
+#[test]
+fn dump_core_parser_survives_damage() {
+    use pysampler_core::corefile::{build_id, CoreFile, SharedBytes};
+    use pysampler_core::memory::MemorySource;
+    use std::sync::Arc;
+    let py = pythons::find("3.12");
+    let (core, _, _) = crash(&py, "damage");
+    let bytes = std::fs::read(&core).unwrap();
+    let exercise = |data: Vec<u8>| {
+        if let Ok(c) = CoreFile::parse(Arc::new(data) as SharedBytes) {
+            let _ = (c.command_line(), c.exe(), c.signalled_thread());
+            let mut buf = [0u8; 16];
+            for f in c.mapped_files().iter().take(64) {
+                let _ = build_id::in_core(&c.memory, f.base);
+                let _ = c.memory.read(f.base, &mut buf);
+            }
+        }
+    };
+    let parsed = CoreFile::parse(Arc::new(bytes.clone()) as SharedBytes).unwrap();
+    assert!(parsed.threads.len() == 2 && !parsed.files.is_empty());
+    // The notes are in the first pages: cut there densely, then sparsely.
+    let cuts = (0..8192.min(bytes.len()))
+        .step_by(7)
+        .chain((0..bytes.len()).step_by(bytes.len() / 64));
+    for cut in cuts {
+        exercise(bytes[..cut].to_vec());
+    }
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..300 {
+        let mut b = bytes[..bytes.len().min(1 << 20)].to_vec();
+        for _ in 0..4 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let at = (state as usize) % 8192.min(b.len());
+            b[at] = (state >> 40) as u8;
+        }
+        exercise(b);
+    }
+    let _ = std::fs::remove_dir_all(core.parent().unwrap());
+}
