@@ -48,9 +48,7 @@ pub fn restore(data: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let header = 13 + usize::from(*data.get(12)?);
-    let mut at = header
-        .checked_add(8)?
-        .checked_add(u32_at(header)? as usize)?;
+    let mut at = header.checked_add(8)?.checked_add(u32_at(header)? as usize)?;
     let mut out = data.get(..at)?.to_vec();
     while at < data.len() {
         let (Some(stored_len), Some(encoding)) = (u32_at(at), data.get(at + 8)) else {
@@ -128,10 +126,7 @@ fn run_one(data: &[u8]) {
     if let Ok(Ok((slice, done))) = export(data, &narrow, Vec::new()) {
         // What was exported reads back whole.
         let back = replay(slice.as_slice(), &everything, false).expect("an exported slice opens");
-        assert!(
-            back.complete && back.cut.is_none(),
-            "an exported slice is whole"
-        );
+        assert!(back.complete && back.cut.is_none(), "an exported slice is whole");
         assert_eq!(back.tally.thread_samples, done.thread_samples);
     }
 }
