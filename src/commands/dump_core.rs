@@ -15,7 +15,9 @@ use pysampler_core::dump::{DumpHeader, ThreadActivity};
 use pysampler_core::dump_async;
 use pysampler_core::interpreter::{Interpreter, ProcessImage};
 use pysampler_core::labels::ThreadName;
-use pysampler_core::walk::{StackReader, ThreadStack};
+use pysampler_core::walk::locals::read_locals;
+use pysampler_core::walk::objects::ObjectReader;
+use pysampler_core::walk::{Frame, StackReader, ThreadStack};
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -43,9 +45,14 @@ pub fn run(args: &DumpArgs, path: &Path) -> Result<i32> {
         .map_err(|e| explain(&opened, &exe, e))?;
     let mut reader = StackReader::new(interp, Box::new(core.memory.clone()));
     let tids: Vec<i32> = core.threads.iter().map(|t| t.tid).collect();
-    let stacks = reader
-        .read(&tids, args.locals)
-        .map_err(|e| explain(&opened, &exe, e))?;
+    let (stacks, lost) = match reader.read(&tids, args.locals) {
+        Ok(stacks) => (stacks, Vec::new()),
+        // A truncated core may hold some threads' stacks and not others.
+        Err(_) if core.truncated_segments > 0 => {
+            read_each(&mut reader, &tids, args.locals).map_err(|e| explain(&opened, &exe, e))?
+        }
+        Err(e) => return Err(explain(&opened, &exe, e)),
+    };
     let tasks = match args.async_tasks {
         true => {
             let debug = asyncio::find_in(
@@ -70,7 +77,7 @@ pub fn run(args: &DumpArgs, path: &Path) -> Result<i32> {
     let none_active = ThreadActivity::default();
     let out = if args.json {
         let mut doc = dump_text::json(&header, &reader.interp, &stacks, &none_active, &names);
-        mark_json(&mut doc, &opened, &stacks);
+        mark_json(&mut doc, &opened, &stacks, &lost);
         if let (Some(tasks), Some(fields)) = (&tasks, doc.as_object_mut()) {
             fields.insert("asyncio".into(), dump_async::json(tasks, &names));
         }
@@ -84,14 +91,70 @@ pub fn run(args: &DumpArgs, path: &Path) -> Result<i32> {
             &names,
             args.locals,
         );
-        let mut text = mark_text(&text, &opened, &stacks);
+        let mut text = mark_text(&text, &opened, &stacks, &lost);
         if let Some(tasks) = &tasks {
             text.push_str(&dump_async::text(tasks, &names));
         }
         text
     };
     print!("{out}");
-    Ok(0)
+    if lost.is_empty() {
+        return Ok(0);
+    }
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    eprintln!(
+        "pysampler: {} of the {} threads' stacks are not in the truncated core (the reason is under each one)",
+        lost.len(),
+        stacks.len()
+    );
+    Ok(1)
+}
+
+/// Each thread's stack on its own, as `StackReader::read` reads them: the
+/// ones that cannot be read are left without frames, with why (by index).
+fn read_each(
+    reader: &mut StackReader,
+    tids: &[i32],
+    with_locals: bool,
+) -> Result<(Vec<ThreadStack>, Vec<(usize, String)>)> {
+    // Top frames are read per thread below (3.12 finds them on the C stack).
+    let entries = reader.thread_list(|| tids.to_vec(), false)?;
+    let (mut stacks, mut lost) = (Vec::new(), Vec::new());
+    let mut raw = Vec::new();
+    for entry in entries {
+        raw.clear();
+        let mut stack = ThreadStack {
+            ident: entry.state.ident,
+            native_id: entry.tid,
+            name: entry.name.as_deref().map(str::to_string),
+            owns_gil: entry.owns_gil,
+            frames: Vec::new(),
+            truncated: false,
+            unreadable_frames: 0,
+        };
+        match reader.fresh_raw_frames(&entry, &mut raw) {
+            Ok(truncated) => stack.truncated = truncated,
+            Err(e) => lost.push((stacks.len(), e.to_string())),
+        }
+        for frame in &raw {
+            match reader.resolve(frame) {
+                Ok(Some((code, line))) => {
+                    let locals = match with_locals {
+                        true => {
+                            let objects = ObjectReader::new(reader.mem.as_ref(), &reader.interp);
+                            read_locals(&objects, frame.addr, frame.code).unwrap_or_default()
+                        }
+                        false => Vec::new(),
+                    };
+                    stack.frames.push(Frame { code, line, locals });
+                }
+                Ok(None) => {}
+                Err(_) => stack.unreadable_frames += 1,
+            }
+        }
+        stacks.push(stack);
+    }
+    Ok((stacks, lost))
 }
 
 /// An error as it concerns the core: a binary that is not on disk, a
@@ -177,18 +240,23 @@ fn signal_line(opened: &OpenedCore) -> String {
 
 /// The live dump's text with the core's facts: the core file and signal
 /// under the version line, each thread's state as far as the core tells.
-fn mark_text(text: &str, opened: &OpenedCore, stacks: &[ThreadStack]) -> String {
+fn mark_text(
+    text: &str,
+    opened: &OpenedCore,
+    stacks: &[ThreadStack],
+    lost: &[(usize, String)],
+) -> String {
     let signalled = opened.core.signalled_thread();
     let signal = opened.core.signal.map(|s| signals::name(s.signal));
     let mut out = String::with_capacity(text.len() + 200);
-    let mut threads = stacks.iter();
+    let mut threads = stacks.iter().enumerate();
     for (i, line) in text.split_inclusive('\n').enumerate() {
         if i == 2 {
             out.push_str(&format!("Core file: {}\n", opened.path.display()));
             out.push_str(&signal_line(opened));
         }
         if line.starts_with("Thread ") {
-            if let Some(stack) = threads.next() {
+            if let Some((index, stack)) = threads.next() {
                 let id = ThreadName {
                     name: None,
                     tid: stack.native_id,
@@ -207,6 +275,11 @@ fn mark_text(text: &str, opened: &OpenedCore, stacks: &[ThreadStack]) -> String 
                 }
                 now.push(')');
                 out.push_str(&line.replacen(&was, &now, 1));
+                if let Some((_, why)) = lost.iter().find(|(i, _)| *i == index) {
+                    out.push_str(&format!(
+                        "    ... (its stack is not in the truncated core: {why})\n"
+                    ));
+                }
                 continue;
             }
         }
@@ -217,12 +290,20 @@ fn mark_text(text: &str, opened: &OpenedCore, stacks: &[ThreadStack]) -> String 
 
 /// The live dump's JSON with the core's facts: `active` unknown (null),
 /// which thread received the signal, and a `core` object.
-fn mark_json(doc: &mut Value, opened: &OpenedCore, stacks: &[ThreadStack]) {
+fn mark_json(
+    doc: &mut Value,
+    opened: &OpenedCore,
+    stacks: &[ThreadStack],
+    lost: &[(usize, String)],
+) {
     let core = &opened.core;
     let signalled = core.signalled_thread();
     if let Some(threads) = doc.get_mut("threads").and_then(Value::as_array_mut) {
-        for (thread, stack) in threads.iter_mut().zip(stacks) {
+        for (index, (thread, stack)) in threads.iter_mut().zip(stacks).enumerate() {
             thread["active"] = Value::Null;
+            if let Some((_, why)) = lost.iter().find(|(i, _)| *i == index) {
+                thread["error"] = json!(why);
+            }
             thread["received_signal"] = json!(signalled.is_some() && signalled == stack.native_id);
         }
     }

@@ -462,3 +462,51 @@ fn dump_core_parser_survives_damage() {
     }
     let _ = std::fs::remove_dir_all(core.parent().unwrap());
 }
+
+/// A core cut where the crashed thread's stack begins: the other thread is
+/// still shown, the crashed one is reported, exit status 1.
+#[test]
+fn dump_core_truncated_keeps_the_threads_it_holds() {
+    use goblin::elf::Elf;
+    use pysampler_core::corefile::{CoreFile, SharedBytes};
+    use std::sync::Arc;
+    let py = pythons::find("3.12");
+    let (core, pid, _) = crash(&py, "cut");
+    let bytes = std::fs::read(&core).unwrap();
+    let parsed = CoreFile::parse(Arc::new(bytes.clone()) as SharedBytes).unwrap();
+    // user_regs_struct: rsp is the 20th register.
+    let rsp = parsed.threads[0].registers[19];
+    let elf = Elf::parse(&bytes).unwrap();
+    let stack = elf
+        .program_headers
+        .iter()
+        .find(|p| {
+            p.p_type == goblin::elf::program_header::PT_LOAD
+                && p.vm_range().contains(&(rsp as usize))
+        })
+        .expect("the segment of the crashed thread's stack");
+    let cut = core.with_file_name("cut");
+    std::fs::write(&cut, &bytes[..stack.p_offset as usize]).unwrap();
+    let out = pysampler(&["dump", "--core", &path_arg(&cut), "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is truncated") && stderr.contains("1 of the 2 threads"),
+        "{stderr}"
+    );
+    let dump: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let threads = dump["threads"].as_array().unwrap();
+    let dozer = threads.iter().find(|t| t["name"] == "dozer").unwrap();
+    assert_eq!(dozer["frames"][0]["function"], "doze");
+    assert!(dozer.get("error").is_none());
+    let main = threads.iter().find(|t| t["thread_id"] == pid).unwrap();
+    assert!(main["frames"].as_array().unwrap().is_empty());
+    assert!(
+        main["error"]
+            .as_str()
+            .unwrap()
+            .contains("could not read the memory"),
+        "{main}"
+    );
+    let _ = std::fs::remove_dir_all(core.parent().unwrap());
+}
