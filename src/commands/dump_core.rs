@@ -110,13 +110,16 @@ pub fn run(args: &DumpArgs, path: &Path) -> Result<i32> {
     Ok(1)
 }
 
+/// The threads whose stacks could not be read: (index in the stacks, why).
+type Lost = Vec<(usize, String)>;
+
 /// Each thread's stack on its own, as `StackReader::read` reads them: the
 /// ones that cannot be read are left without frames, with why (by index).
 fn read_each(
     reader: &mut StackReader,
     tids: &[i32],
     with_locals: bool,
-) -> Result<(Vec<ThreadStack>, Vec<(usize, String)>)> {
+) -> Result<(Vec<ThreadStack>, Lost)> {
     // Top frames are read per thread below (3.12 finds them on the C stack).
     let entries = reader.thread_list(|| tids.to_vec(), false)?;
     let (mut stacks, mut lost) = (Vec::new(), Vec::new());
