@@ -11,6 +11,8 @@ const DUMP_EXAMPLES: &str = "Examples:
   pysampler dump --pid 1234 --locals
   pysampler dump --pid $(pgrep -f 'python main.py') --json
   pysampler dump --pid $(pgrep -o -f uvicorn) --subprocesses
+  pysampler dump --core core.12345                   # a crashed or gcore'd process
+  pysampler dump --core core.12345 --root /srv/container-root
 
 Exit status: 0 when every Python process asked for was read; with
 --subprocesses, 1 when any could not be (the others are still printed).";
@@ -283,10 +285,19 @@ pub struct DiffArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["pid", "core"])))]
 pub struct DumpArgs {
     /// Process id of the Python program (decimal, or hex with 0x)
     #[arg(short, long, value_parser = parse_pid)]
-    pub pid: i32,
+    pub pid: Option<i32>,
+    /// Read a core file instead of a live process: a crashed process's
+    /// (kernel) or a frozen one's (`gcore`); its binaries are read from disk
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["subprocesses", "nonblocking"])]
+    pub core: Option<std::path::PathBuf>,
+    /// With --core: the folder the process's files are found under (a
+    /// container's root), instead of /
+    #[arg(long, value_name = "DIR", conflicts_with = "pid")]
+    pub root: Option<std::path::PathBuf>,
     /// Also show each frame's local variables; -ll shows more of each value
     /// (strings up to 1,000 characters, the first 10 elements of lists,
     /// tuples, dicts and sets, 3 levels deep)

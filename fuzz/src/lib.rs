@@ -716,3 +716,28 @@ pub fn read_log_file(bytes: &[u8]) -> Vec<(u64, u64)> {
         })
         .collect()
 }
+
+// ---- core files ------------------------------------------------------------
+
+/// `core_file`: parses `data` as a core file and, when it parses, reads
+/// everything `dump --core` reads from it before the interpreter is looked
+/// for: the command line, the executable, the mappings, the build ids, and
+/// memory around each mapping.
+pub fn run_core_file(data: &[u8]) {
+    use pysampler_core::corefile::{build_id, CoreFile, SharedBytes};
+    let bytes: SharedBytes = Arc::new(data.to_vec());
+    let Ok(core) = CoreFile::parse(bytes) else {
+        return;
+    };
+    let _ = (core.command_line(), core.exe(), core.signalled_thread());
+    let mut buf = [0u8; 16];
+    for file in core.mapped_files().iter().take(64) {
+        let _ = build_id::in_core(&core.memory, file.base);
+    }
+    for m in core.files.iter().take(64) {
+        for addr in [m.start, m.end.wrapping_sub(8), m.end] {
+            let _ = core.memory.read(addr, &mut buf);
+        }
+    }
+    let _ = build_id::of_file(data);
+}

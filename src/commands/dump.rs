@@ -25,10 +25,15 @@ enum Section {
 }
 
 pub fn run(args: &DumpArgs) -> Result<i32> {
+    let pid = match (&args.core, args.pid) {
+        (Some(core), _) => return super::dump_core::run(args, core),
+        (None, Some(pid)) => pid,
+        (None, None) => return Err(Error::BadOptions("give --pid or --core".into())),
+    };
     if args.subprocesses {
-        return run_tree(args);
+        return run_tree(args, pid);
     }
-    let process = ProcessInfo::open(args.pid)?;
+    let process = ProcessInfo::open(pid)?;
     // A failure while the process exits or execs is reported as that.
     let section = dump(args, &process).map_err(|e| process.explain(e))?;
     print!("{}", section_text(section));
@@ -46,15 +51,15 @@ fn section_text(section: Section) -> String {
 /// its own header. A process that is not Python is left out, as is one that
 /// exits meanwhile; one that cannot be read gets its error under its header,
 /// and the exit status is then 1.
-fn run_tree(args: &DumpArgs) -> Result<i32> {
+fn run_tree(args: &DumpArgs, root: i32) -> Result<i32> {
     // The root must exist; what it runs does not matter (a shell, a
     // launcher), nor whether it can be read (its descendants may be).
-    match ProcessInfo::open(args.pid) {
+    match ProcessInfo::open(root) {
         Ok(_) | Err(Error::PermissionDenied { .. }) => {}
         Err(e) => return Err(e),
     }
-    let mut pids = children::descendants(args.pid);
-    pids.push(args.pid);
+    let mut pids = children::descendants(root);
+    pids.push(root);
     pids.sort_unstable();
     let (mut sections, mut failed, mut skipped) = (Vec::new(), 0, 0);
     for &pid in &pids {
@@ -72,7 +77,7 @@ fn run_tree(args: &DumpArgs) -> Result<i32> {
     }
     if sections.is_empty() {
         return Err(Error::NoPythonInTree {
-            pid: args.pid,
+            pid: root,
             descendants: pids.len() - 1,
         });
     }

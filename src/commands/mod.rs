@@ -3,6 +3,7 @@
 pub mod completions;
 pub mod diff;
 pub mod dump;
+pub mod dump_core;
 pub mod record;
 pub mod report;
 pub mod top;

@@ -6,7 +6,8 @@
 
 use crate::error::Result;
 use crate::process::{binary, maps, ProcessInfo};
-use pysampler_core::interpreter::Interpreter;
+use pysampler_core::interpreter::{BinaryLoader, Interpreter};
+use pysampler_core::maps::MappedFile;
 use pysampler_core::memory::MemorySource;
 use pysampler_core::walk::asyncio::{debug_section::SECTION_SIZE, AsyncioDebug};
 
@@ -21,12 +22,26 @@ pub fn find_debug_section(
         return Ok(None);
     }
     let files = maps::mapped_files(&maps::regions(process.pid)?);
+    find_in(&files, &mut |file| binary::load(process, file), interp, mem)
+}
+
+/// As `find_debug_section`, among `files` opened by `load` (a live
+/// process's, or a core file's).
+pub fn find_in(
+    files: &[MappedFile],
+    load: &mut BinaryLoader,
+    interp: &Interpreter,
+    mem: &dyn MemorySource,
+) -> Result<Option<AsyncioDebug>> {
+    if interp.layout.task.node.is_none() {
+        return Ok(None);
+    }
     for file in files {
         let name = file.path.rsplit('/').next().unwrap_or("");
         if !(name.starts_with("_asyncio") || name.contains("python")) {
             continue;
         }
-        let Ok(bin) = binary::load(process, &file) else {
+        let Ok(bin) = load(file) else {
             continue;
         };
         if let Some(addr) = bin.asyncio_debug {

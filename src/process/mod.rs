@@ -3,6 +3,7 @@
 pub mod asyncio;
 pub mod binary;
 pub mod capture;
+pub mod core_file;
 pub mod launch;
 pub mod lifecycle;
 pub mod locate;

@@ -4,6 +4,7 @@ mod asyncio;
 mod bad_input;
 mod columns;
 mod core_fixtures;
+mod corefile;
 mod dump;
 mod dump_tree;
 mod exit_status;
@@ -163,4 +164,54 @@ fn every_listed_interpreter_is_tested() {
     for extra in pythons::extra_pythons() {
         dump::check_extra(&extra);
     }
+}
+
+macro_rules! corefile_tests {
+    ($($name:ident => $label:expr),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                corefile::gcore_agrees($label);
+            }
+        )*
+    };
+}
+
+corefile_tests! {
+    dump_core_gcore_python_2_7 => "2.7",
+    dump_core_gcore_python_3_9 => "3.9",
+    dump_core_gcore_python_3_12 => "3.12",
+    dump_core_gcore_python_3_13 => "3.13",
+    dump_core_gcore_debian_python_3_11 => "debian-3.11",
+}
+
+// 3.14 and 3.15 (sid root) are read from kernel cores: their glibc guards
+// thread stacks with MADV_GUARD_INSTALL, and Debian 12's gdb 13 then writes
+// the threads' stacks as zeros ("Memory read failed for corefile section").
+macro_rules! kernel_core_tests {
+    ($($name:ident => $label:expr),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                corefile::kernel_core($label);
+            }
+        )*
+    };
+}
+
+kernel_core_tests! {
+    dump_core_of_a_segfault_python_2_7 => "2.7",
+    dump_core_of_a_segfault_python_3_12 => "3.12",
+    dump_core_of_a_segfault_python_3_14_in_sid_root => "3.14",
+    dump_core_of_a_segfault_python_3_15_in_sid_root => "3.15",
+}
+
+#[test]
+fn dump_core_async_python_3_12() {
+    corefile::async_agrees("3.12");
+}
+
+#[test]
+fn dump_core_async_python_3_13() {
+    corefile::async_agrees("3.13");
 }

@@ -79,6 +79,11 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A core file that cannot be read, or whose process cannot be: the
+    /// detail says why and what to do.
+    #[error("{}: {detail}", path.display())]
+    Core { path: PathBuf, detail: String },
+
     #[error("could not parse the ELF file {path}: {detail}")]
     Elf { path: PathBuf, detail: String },
 

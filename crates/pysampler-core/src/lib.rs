@@ -8,10 +8,11 @@
 //! The flow, module by module: `maps` + `elf` (which binary holds the
 //! runtime, its symbols) → `interpreter` (version, `Layout`, where the runtime
 //! is) → `walk` (threads → frames → code objects → names and lines), all of it
-//! reading through `memory::MemorySource`; `snapshot` is a saved memory image.
+//! reading through `memory::MemorySource`; `snapshot` is a saved memory image, `corefile` a crashed process's.
 //! `dump` renders stacks as `pysampler dump` prints them (`filenames` shortens
 //! their paths): formatting only, the process's facts are passed in.
 
+pub mod corefile;
 pub mod dump;
 pub mod dump_async;
 pub mod elf;
