@@ -22,9 +22,11 @@ fn threads(dump: &Value) -> Vec<Value> {
                 "owns_gil": t["owns_gil"],
                 "frames": t["frames"].as_array().unwrap().iter().map(|f| {
                     let mut f = f.clone();
-                    // The spinner counts on between the two reads.
+                    // The spinner counts on between the two reads, and
+                    // moves along its line (3.11+ columns).
                     if f["function"] == "spin" {
                         f["locals"] = Value::Null;
+                        f["column"] = Value::Null;
                     }
                     f
                 }).collect::<Vec<_>>(),
