@@ -300,7 +300,7 @@ pub struct DumpArgs {
     #[arg(long)]
     pub nonblocking: bool,
     /// Also show each asyncio event loop's tasks: name, state, coroutine
-    /// chain, and which tasks each one awaits and is awaited by (3.12+)
+    /// chain, and which tasks each one awaits and is awaited by (3.8+)
     #[arg(long = "async")]
     pub async_tasks: bool,
 }

@@ -62,6 +62,10 @@ macro_rules! asyncio_tests {
 }
 
 asyncio_tests! {
+    dump_async_python_3_8 => "3.8",
+    dump_async_python_3_9 => "3.9",
+    dump_async_python_3_10 => "3.10",
+    dump_async_python_3_11 => "3.11",
     dump_async_python_3_12 => "3.12",
     dump_async_python_3_13 => "3.13",
     dump_async_python_3_14_in_sid_root => "3.14",

@@ -2,8 +2,8 @@
 //! each one's coroutines are doing and what awaits what (`dump --async`).
 //!
 //! - `debug_section`: 3.14+'s `.AsyncioDebug`, the module's own offsets;
-//! - `registry`: where the tasks are (per-thread lists on 3.14+, the C
-//!   module's registries on 3.12–3.13);
+//! - `registry`: where the tasks are (per-thread lists on 3.14+, the
+//!   `asyncio.tasks` registries on 3.8–3.13);
 //! - `task`: one task's fields; `coro_chain`: its coroutines down to the
 //!   future they wait on; `objects`: sets, weak references, type names.
 //!
@@ -68,7 +68,7 @@ pub fn read_tasks(
         (true, None, _) | (false, _, None) => registry::Found::default(),
         (false, _, Some(first)) => registry::from_modules(reader, first, &mut names)?,
     };
-    let task_plan = TaskPlan::new(layout, debug)?;
+    let task_plan = TaskPlan::new(reader.interp, debug, found.task_basicsize)?;
     let chain_plan = ChainPlan::new(reader.interp)?;
     let mut tasks = Vec::with_capacity(found.tasks.len());
     for &addr in &found.tasks {
@@ -96,10 +96,13 @@ pub fn read_tasks(
             (0, Some(fut)) => fut,
             (fut, _) => fut,
         };
-        let awaiting = match waited {
+        let mut awaiting = match waited {
             0 => Vec::new(),
             fut => task::awaited_tasks(reader, &mut names, fut),
         };
+        if let (true, Some(inner)) = (awaiting.len() <= 1, chain.frames.last()) {
+            awaiting.extend(task::task_group_tasks(reader, &mut names, inner));
+        }
         tasks.push(TaskRead {
             task: raw,
             chain,
