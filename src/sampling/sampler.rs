@@ -12,6 +12,7 @@ use crate::process::{pause, ProcessInfo};
 use crate::sampling::activity::Activity;
 use crate::sampling::sampler_cpus::{self, SamplerCpus};
 use crate::sampling::schedule::{self, Schedule};
+use crate::sampling::tasks::{self, TaskSampling};
 use crate::sampling::{EndReason, Event, SamplerConfig, ThreadSample};
 use crossbeam_channel::Sender;
 use foldhash::HashMap;
@@ -30,6 +31,7 @@ const MAX_CONSECUTIVE_ERRORS: u32 = 1000;
 /// walk, which is keyed by its thread-state address (never these values).
 const THREAD_LIST_GROUP: u64 = u64::MAX;
 const WHOLE_SAMPLE_GROUP: u64 = u64::MAX - 1;
+const TASKS_GROUP: u64 = u64::MAX - 2;
 
 /// One thread's raw frames, left in `Sampler::raw` (whether the stack was
 /// cut, or why they could not be read), and what holds the thread.
@@ -71,6 +73,11 @@ pub struct Sampler {
     /// rseq CPUs checked against the stat file's so far, and how many agreed.
     rseq_checks: (u32, u32),
     raw: Vec<RawFrame>,
+    /// `--async`: the tasks' state between ticks.
+    tasks: TaskSampling,
+    /// `--async`: each kept thread's raw frames of this tick, to find the
+    /// running task's in.
+    thread_raws: Vec<Vec<RawFrame>>,
 }
 
 impl Sampler {
@@ -93,6 +100,8 @@ impl Sampler {
             rseq: None,
             rseq_checks: (0, 0),
             raw: Vec::new(),
+            tasks: TaskSampling::default(),
+            thread_raws: Vec::new(),
         })
     }
 
@@ -121,6 +130,7 @@ impl Sampler {
     /// thread list is one, and each thread's walk another, begun once the
     /// thread is held so that nothing read before the pause is used after.
     pub fn sample(&mut self, config: &SamplerConfig) -> Result<Vec<ThreadSample>> {
+        self.thread_raws.clear();
         let first = match config.blocking {
             true => THREAD_LIST_GROUP,
             false => WHOLE_SAMPLE_GROUP,
@@ -190,6 +200,9 @@ impl Sampler {
             tried += 1;
             match raw.and_then(|truncated| self.frame_ids(truncated)) {
                 Ok((frames, truncated)) => {
+                    if config.async_tasks {
+                        self.thread_raws.push(self.raw.clone());
+                    }
                     out.push(ThreadSample {
                         tid: entry.tid,
                         ident: entry.state.ident,
@@ -208,8 +221,64 @@ impl Sampler {
         }
         match last_error {
             Some(e) if out.is_empty() && tried > 0 => Err(e),
-            _ => Ok(out),
+            _ => {
+                if config.async_tasks {
+                    self.sample_tasks(&entries, &mut out);
+                }
+                Ok(out)
+            }
         }
+    }
+
+    /// `--async`: a sample per pending task (sampling::tasks), appended to
+    /// `out`, whose samples are the kept threads' in `thread_raws` order.
+    /// A tick whose tasks cannot be read keeps its thread samples.
+    fn sample_tasks(&mut self, entries: &[ThreadEntry], out: &mut Vec<ThreadSample>) {
+        let debug = self.tasks.debug(&self.process, &self.reader);
+        self.reader.mem.begin_group(Some(TASKS_GROUP));
+        let read = self
+            .reader
+            .read_task_stacks(debug.as_ref(), entries, tasks::MAX_TASKS_PER_TICK);
+        let Ok((stacks, cut)) = read else {
+            self.reader.mem.begin_group(None);
+            return;
+        };
+        if cut {
+            self.tasks.cut = true;
+        }
+        let raws = std::mem::take(&mut self.thread_raws);
+        for stack in stacks {
+            self.raw.clear();
+            let thread = match stack.running {
+                true => tasks::running_on(&raws, stack.task_frame),
+                false => None,
+            };
+            match thread {
+                Some((_, inner)) => self.raw.extend_from_slice(inner),
+                None => self.raw.extend_from_slice(&stack.own),
+            }
+            self.raw.extend_from_slice(&stack.awaiters);
+            // A task whose code cannot be read (freed under us) is left out.
+            let Ok((frames, truncated)) =
+                self.cache_raw_codes().and_then(|()| self.frame_ids(false))
+            else {
+                continue;
+            };
+            match thread.and_then(|(i, _)| out.get_mut(i)) {
+                Some(sample) => sample.frames = frames,
+                None => out.push(ThreadSample {
+                    tid: None,
+                    ident: stack.event_loop,
+                    name: Some(tasks::TASKS_THREAD.into()),
+                    active: true,
+                    owns_gil: false,
+                    frames,
+                    truncated,
+                }),
+            }
+        }
+        self.thread_raws = raws;
+        self.reader.mem.begin_group(None);
     }
 
     /// Reads one thread's frames, held still for the read when pausing:
@@ -274,6 +343,13 @@ impl Sampler {
         } else {
             self.reader.raw_frames(entry, &mut self.raw)?
         };
+        self.cache_raw_codes()?;
+        Ok(truncated)
+    }
+
+    /// Fingerprints and caches the code objects of `self.raw` not seen in
+    /// this sample yet.
+    fn cache_raw_codes(&mut self) -> Result<()> {
         // Which code objects run, fingerprinted while they cannot be freed.
         let first_new = self.sample_codes.len();
         for raw in &self.raw {
@@ -291,7 +367,7 @@ impl Sampler {
             let fingerprint = self.sample_fingerprints.get(i).copied().unwrap_or(0);
             self.reader.cache_code(self.sample_codes[i], fingerprint)?;
         }
-        Ok(truncated)
+        Ok(())
     }
 
     /// `self.raw` as interned ids, innermost first. Needs no reads once
@@ -445,6 +521,15 @@ pub fn run(
         match sampler.sample(&config) {
             Ok(threads) => {
                 errors_in_row = 0;
+                if sampler.tasks.cut && !sampler.tasks.cut_said {
+                    sampler.tasks.cut_said = true;
+                    let message = format!(
+                        "more than {} asyncio tasks: samples count the first {} read each tick",
+                        tasks::MAX_TASKS_PER_TICK,
+                        tasks::MAX_TASKS_PER_TICK
+                    );
+                    let _ = tx.send(Event::Notice { pid, message });
+                }
                 let event = Event::Sample {
                     pid,
                     at: tick.due,

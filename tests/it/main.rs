@@ -1,6 +1,7 @@
 //! pysampler's integration tests: one binary, real interpreters.
 
 mod asyncio;
+mod asyncio_record;
 mod bad_input;
 mod core_fixtures;
 mod dump;
@@ -70,6 +71,24 @@ asyncio_tests! {
     dump_async_python_3_13 => "3.13",
     dump_async_python_3_14_in_sid_root => "3.14",
     dump_async_python_3_15_in_sid_root => "3.15",
+}
+
+macro_rules! asyncio_record_tests {
+    ($($name:ident => $label:expr),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                asyncio_record::check($label);
+            }
+        )*
+    };
+}
+
+// Frame objects (3.9), embedded frames (3.12), `.AsyncioDebug` (3.14).
+asyncio_record_tests! {
+    record_async_python_3_9 => "3.9",
+    record_async_python_3_12 => "3.12",
+    record_async_python_3_14_in_sid_root => "3.14",
 }
 
 macro_rules! core_fixture_tests {

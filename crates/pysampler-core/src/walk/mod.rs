@@ -363,6 +363,24 @@ impl StackReader {
     }
 }
 
+impl StackReader {
+    /// Every pending task's stack, raw (`record --async`): at most `limit`
+    /// tasks; the bool says some were left out. `threads` are this
+    /// sample's thread states (3.14+ keep their tasks on them).
+    pub fn read_task_stacks(
+        &mut self,
+        debug: Option<&asyncio::AsyncioDebug>,
+        threads: &[ThreadEntry],
+        limit: usize,
+    ) -> Result<(Vec<asyncio::stacks::TaskStack>, bool)> {
+        let reader = ObjectReader::new(self.mem.as_ref(), &self.interp);
+        let interps = threads::interpreters(&reader)?;
+        let states: Vec<threads::ThreadState> = threads.iter().map(|t| t.state).collect();
+        let read = asyncio::read_some_tasks(&reader, debug, &interps, &states, limit)?;
+        Ok((asyncio::stacks::build(&read), read.cut))
+    }
+}
+
 /// A thread found in the interpreter, before its frames are read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThreadEntry {

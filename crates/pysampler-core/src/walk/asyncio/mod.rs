@@ -5,7 +5,8 @@
 //! - `registry`: where the tasks are (per-thread lists on 3.14+, the
 //!   `asyncio.tasks` registries on 3.8–3.13);
 //! - `task`: one task's fields; `coro_chain`: its coroutines down to the
-//!   future they wait on; `objects`: sets, weak references, type names.
+//!   future they wait on; `objects`: sets, weak references, type names;
+//! - `view`: tasks as `dump --async` shows them; `stacks`: as samples.
 //!
 //! Everything is bounded (`registry::MAX_TASKS`, `coro_chain::MAX_CHAIN`)
 //! and a task that cannot be read (freed under us) is left out.
@@ -14,6 +15,7 @@ pub mod coro_chain;
 pub mod debug_section;
 pub mod objects;
 pub mod registry;
+pub mod stacks;
 pub mod task;
 pub mod view;
 
@@ -54,6 +56,18 @@ pub fn read_tasks(
     interps: &[InterpreterState],
     threads: &[ThreadState],
 ) -> Result<TasksRead> {
+    read_some_tasks(reader, debug, interps, threads, registry::MAX_TASKS)
+}
+
+/// As `read_tasks`, reading at most `limit` of the tasks found (`cut`
+/// then says some were left out).
+pub fn read_some_tasks(
+    reader: &ObjectReader,
+    debug: Option<&AsyncioDebug>,
+    interps: &[InterpreterState],
+    threads: &[ThreadState],
+    limit: usize,
+) -> Result<TasksRead> {
     let layout = &reader.interp.layout;
     if reader.interp.families.coroutines == CoroutineFamily::Unsupported {
         return Err(Error::Layout {
@@ -63,11 +77,15 @@ pub fn read_tasks(
     }
     let mut names = TypeNames::default();
     let on_lists = layout.task.node.is_some();
-    let found = match (on_lists, debug, interps.first()) {
+    let mut found = match (on_lists, debug, interps.first()) {
         (true, Some(d), _) => registry::from_lists(reader, d, interps, threads)?,
         (true, None, _) | (false, _, None) => registry::Found::default(),
         (false, _, Some(first)) => registry::from_modules(reader, first, &mut names)?,
     };
+    if found.tasks.len() > limit {
+        found.tasks.truncate(limit);
+        found.cut = true;
+    }
     let task_plan = TaskPlan::new(reader.interp, debug, found.task_basicsize)?;
     let chain_plan = ChainPlan::new(reader.interp)?;
     let mut tasks = Vec::with_capacity(found.tasks.len());

@@ -1,0 +1,73 @@
+//! `record --async` on tasks suspended in known proportions
+//! (fixtures/async_tasks.py): each tick counts every task once, under the
+//! task that awaits it, so the collapsed stacks are exact multiples.
+
+use crate::formats::parse_folded_line;
+use crate::pythons;
+use crate::target::{marker_line, Target, PYSAMPLER};
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+
+const SCRIPT: &str = "async_tasks.py";
+
+/// Records `label`'s fixture for a second and checks every stack.
+pub fn check(label: &str) {
+    let py = pythons::find(label);
+    let target = Target::start(&py, SCRIPT, &[]);
+    let dir = pythons::scratch_dir().join("async_record").join(label);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("tasks.txt");
+    let pid = target.pid().to_string();
+    let run = Command::new(PYSAMPLER)
+        .args(["record", "--async", "-d", "1", "-f", "raw", "-o"])
+        .arg(&out)
+        .args(["--pid", &pid])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    // Stacks as (function, line or 0 for the stdlib's Event.wait) per frame.
+    let mut stacks: BTreeMap<Vec<(String, u64)>, u64> = BTreeMap::new();
+    for line in text.lines() {
+        let (frames, count) = parse_folded_line(line);
+        let frames = frames
+            .iter()
+            .map(|f| {
+                let (function, place) = f.split_once(" (").unwrap();
+                let ours = place.starts_with(&format!("{SCRIPT}:"));
+                let line = match ours {
+                    true => place.rsplit_once(':').unwrap().1.trim_end_matches(')'),
+                    false => "0",
+                };
+                (function.to_string(), line.parse().unwrap())
+            })
+            .collect();
+        *stacks.entry(frames).or_default() += count;
+    }
+    let wait = if py.minor >= 11 { "Event.wait" } else { "wait" };
+    let line = |m| marker_line(SCRIPT, m);
+    let main = ("main".to_string(), line("LINE_MAIN"));
+    let ticks = stacks.get(&vec![main.clone()]).copied().unwrap_or(0);
+    assert!(
+        ticks >= 10,
+        "{label}: main counted {ticks} times:\n{text}\n{stderr}"
+    );
+    let mut expected = BTreeMap::new();
+    expected.insert(vec![main.clone()], ticks);
+    for (function, marker, tasks) in [
+        ("alpha", "LINE_ALPHA", 1),
+        ("beta", "LINE_BETA", 2),
+        ("gamma", "LINE_GAMMA", 3),
+    ] {
+        let stack = vec![
+            main.clone(),
+            (function.to_string(), line(marker)),
+            (wait.to_string(), 0),
+        ];
+        expected.insert(stack, tasks * ticks);
+    }
+    assert_eq!(stacks, expected, "{label}:\n{text}");
+}
