@@ -247,14 +247,12 @@ impl Sampler {
             self.tasks.cut = true;
         }
         let raws = std::mem::take(&mut self.thread_raws);
+        let places = tasks::frame_places(&raws);
         for stack in stacks {
             self.raw.clear();
-            let thread = match stack.running {
-                true => tasks::running_on(&raws, stack.task_frame),
-                false => None,
-            };
-            match thread {
-                Some((_, inner)) => self.raw.extend_from_slice(inner),
+            let thread = places.get(&stack.task_frame).copied();
+            match thread.and_then(|(i, at)| raws.get(i)?.get(..=at)) {
+                Some(inner) => self.raw.extend_from_slice(inner),
                 None => self.raw.extend_from_slice(&stack.own),
             }
             self.raw.extend_from_slice(&stack.awaiters);

@@ -4,9 +4,12 @@
 //! one batched copy) becomes a sample of its own: its coroutine chain under
 //! the tasks awaiting it (pysampler_core::walk::asyncio::stacks). A running
 //! task's own part is its thread's real stack down to its coroutine, and
-//! takes the place of that thread's sample.
+//! takes the place of that thread's sample: running is told by the
+//! coroutine's frame being in the thread's stack as sampled, as the tasks
+//! are read after the threads (and without pausing them).
 
 use crate::process::ProcessInfo;
+use foldhash::HashMap;
 use pysampler_core::walk::asyncio::AsyncioDebug;
 use pysampler_core::walk::frames::RawFrame;
 use pysampler_core::walk::StackReader;
@@ -57,11 +60,15 @@ impl TaskSampling {
     }
 }
 
-/// Which sampled thread runs the task whose coroutine frame is
-/// `task_frame`, and its frames from the innermost down to that one.
-pub fn running_on(thread_raws: &[Vec<RawFrame>], task_frame: u64) -> Option<(usize, &[RawFrame])> {
-    thread_raws.iter().enumerate().find_map(|(i, raw)| {
-        let at = raw.iter().position(|f| f.addr == task_frame)?;
-        Some((i, &raw[..=at]))
-    })
+/// Where each frame of this tick's thread samples is: (thread, position).
+/// A task whose coroutine frame is among them was running on that thread
+/// when it was sampled, whatever the task list, read later, says.
+pub fn frame_places(thread_raws: &[Vec<RawFrame>]) -> HashMap<u64, (usize, usize)> {
+    let mut places = HashMap::default();
+    for (i, raw) in thread_raws.iter().enumerate() {
+        for (at, frame) in raw.iter().enumerate() {
+            places.entry(frame.addr).or_insert((i, at));
+        }
+    }
+    places
 }
