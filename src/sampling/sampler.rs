@@ -31,6 +31,7 @@ const MAX_CONSECUTIVE_ERRORS: u32 = 1000;
 /// walk, which is keyed by its thread-state address (never these values).
 const THREAD_LIST_GROUP: u64 = u64::MAX;
 const WHOLE_SAMPLE_GROUP: u64 = u64::MAX - 1;
+/// The task registry's; each block of tasks has one keyed below it.
 const TASKS_GROUP: u64 = u64::MAX - 2;
 
 /// One thread's raw frames, left in `Sampler::raw` (whether the stack was
@@ -236,9 +237,12 @@ impl Sampler {
     fn sample_tasks(&mut self, entries: &[ThreadEntry], out: &mut Vec<ThreadSample>) {
         let debug = self.tasks.debug(&self.process, &self.reader);
         self.reader.mem.begin_group(Some(TASKS_GROUP));
-        let read = self
-            .reader
-            .read_task_stacks(debug.as_ref(), entries, tasks::MAX_TASKS_PER_TICK);
+        let read = self.reader.read_task_stacks(
+            debug.as_ref(),
+            entries,
+            tasks::MAX_TASKS_PER_TICK,
+            TASKS_GROUP,
+        );
         let Ok((stacks, cut)) = read else {
             self.reader.mem.begin_group(None);
             return;

@@ -56,17 +56,24 @@ pub fn read_tasks(
     interps: &[InterpreterState],
     threads: &[ThreadState],
 ) -> Result<TasksRead> {
-    read_some_tasks(reader, debug, interps, threads, registry::MAX_TASKS)
+    read_some_tasks(reader, debug, interps, threads, registry::MAX_TASKS, None)
 }
 
+/// Tasks read per read group when sampling: a group's batched copy covers
+/// a few thousand regions (memory::prefetch), a task ~15.
+const TASKS_PER_GROUP: usize = 128;
+
 /// As `read_tasks`, reading at most `limit` of the tasks found (`cut`
-/// then says some were left out).
+/// then says some were left out). With `group` (sampling), the tasks are
+/// read in read groups of `TASKS_PER_GROUP` keyed below `group`, so that the
+/// next sample copies each group's memory in one batch.
 pub fn read_some_tasks(
     reader: &ObjectReader,
     debug: Option<&AsyncioDebug>,
     interps: &[InterpreterState],
     threads: &[ThreadState],
     limit: usize,
+    group: Option<u64>,
 ) -> Result<TasksRead> {
     let layout = &reader.interp.layout;
     if reader.interp.families.coroutines == CoroutineFamily::Unsupported {
@@ -89,7 +96,11 @@ pub fn read_some_tasks(
     let task_plan = TaskPlan::new(reader.interp, debug, found.task_basicsize)?;
     let chain_plan = ChainPlan::new(reader.interp)?;
     let mut tasks = Vec::with_capacity(found.tasks.len());
-    for &addr in &found.tasks {
+    for (i, &addr) in found.tasks.iter().enumerate() {
+        if let Some(base) = group.filter(|_| i % TASKS_PER_GROUP == 0) {
+            let chunk = (i / TASKS_PER_GROUP) as u64;
+            reader.mem.begin_group(Some(base.wrapping_sub(1 + chunk)));
+        }
         if names
             .of(reader, addr)
             .map_or(true, |n| n == "<dummy key> type")
