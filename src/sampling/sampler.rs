@@ -243,9 +243,13 @@ impl Sampler {
             tasks::MAX_TASKS_PER_TICK,
             TASKS_GROUP,
         );
-        let Ok((stacks, cut)) = read else {
-            self.reader.mem.begin_group(None);
-            return;
+        let (stacks, cut) = match read {
+            Ok(read) => read,
+            Err(e) => {
+                self.reader.mem.begin_group(None);
+                self.tasks.failed.get_or_insert(e.to_string());
+                return;
+            }
         };
         if cut {
             self.tasks.cut = true;
@@ -530,6 +534,11 @@ pub fn run(
                         tasks::MAX_TASKS_PER_TICK,
                         tasks::MAX_TASKS_PER_TICK
                     );
+                    let _ = tx.send(Event::Notice { pid, message });
+                }
+                if let (Some(e), false) = (&sampler.tasks.failed, sampler.tasks.failed_said) {
+                    sampler.tasks.failed_said = true;
+                    let message = format!("asyncio tasks could not be read in some samples: {e}");
                     let _ = tx.send(Event::Notice { pid, message });
                 }
                 let event = Event::Sample {

@@ -36,6 +36,10 @@ pub struct TaskSampling {
     pub cut: bool,
     /// The notice saying so was sent.
     pub cut_said: bool,
+    /// The first error reading the tasks (a tick without task samples),
+    /// and whether a notice said it (once per process).
+    pub failed: Option<String>,
+    pub failed_said: bool,
 }
 
 impl TaskSampling {

@@ -77,9 +77,8 @@ pub fn read_some_tasks(
 ) -> Result<TasksRead> {
     let layout = &reader.interp.layout;
     if reader.interp.families.coroutines == CoroutineFamily::Unsupported {
-        return Err(Error::Layout {
+        return Err(Error::AsyncioUnsupported {
             version: reader.interp.version.to_string(),
-            detail: "asyncio tasks are not read on this version yet".into(),
         });
     }
     let mut names = TypeNames::default();
