@@ -84,9 +84,11 @@ macro_rules! asyncio_record_tests {
     };
 }
 
-// Frame objects (3.9), embedded frames (3.12), `.AsyncioDebug` (3.14).
+// Frame objects (3.9, 3.10), embedded frames (3.11, 3.12), `.AsyncioDebug` (3.14).
 asyncio_record_tests! {
     record_async_python_3_9 => "3.9",
+    record_async_python_3_10 => "3.10",
+    record_async_python_3_11 => "3.11",
     record_async_python_3_12 => "3.12",
     record_async_python_3_14_in_sid_root => "3.14",
 }
