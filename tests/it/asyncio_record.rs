@@ -12,8 +12,37 @@ const SCRIPT: &str = "async_tasks.py";
 
 /// Records `label`'s fixture for a second and checks every stack.
 pub fn check(label: &str) {
-    let py = pythons::find(label);
-    let target = Target::start(&py, SCRIPT, &[]);
+    check_on(&pythons::find(label), &[]);
+}
+
+/// The same under uvloop's event loop, in the venv scripts/uvloop-venv.sh
+/// builds (`make test-deps`).
+pub fn check_uvloop() {
+    let venv = std::env::var_os("PYSAMPLER_UVLOOP_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap())
+                .join(".cache/pysampler/uvloop-venv")
+        });
+    let exe = venv.join("bin/python");
+    assert!(
+        exe.exists(),
+        "{} has no python: run `bash scripts/uvloop-venv.sh` (make test-deps does)",
+        venv.display()
+    );
+    let py = pythons::Python {
+        label: "uvloop-3.12".into(),
+        major: 3,
+        minor: 12,
+        exe,
+        root: None,
+    };
+    check_on(&py, &["uvloop"]);
+}
+
+fn check_on(py: &pythons::Python, args: &[&str]) {
+    let label = py.label.as_str();
+    let target = Target::start(py, SCRIPT, args);
     let dir = pythons::scratch_dir().join("async_record").join(label);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();

@@ -93,6 +93,11 @@ asyncio_record_tests! {
     record_async_python_3_14_in_sid_root => "3.14",
 }
 
+#[test]
+fn record_async_under_uvloop() {
+    asyncio_record::check_uvloop();
+}
+
 macro_rules! core_fixture_tests {
     ($($name:ident => $label:expr),* $(,)?) => {
         $(
