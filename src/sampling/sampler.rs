@@ -265,13 +265,15 @@ impl Sampler {
             }
             self.raw.extend_from_slice(&stack.awaiters);
             // A task whose code cannot be read (freed under us) is left out.
-            let Ok((frames, truncated)) =
-                self.cache_raw_codes().and_then(|()| self.frame_ids(false))
+            let Ok((frames, _)) = self.cache_raw_codes().and_then(|()| self.frame_ids(false))
             else {
                 continue;
             };
             match thread.and_then(|(i, _)| out.get_mut(i)) {
-                Some(sample) => sample.frames = frames,
+                Some(sample) => {
+                    sample.frames = frames;
+                    sample.truncated |= stack.truncated;
+                }
                 None => out.push(ThreadSample {
                     tid: None,
                     ident: stack.event_loop,
@@ -279,7 +281,7 @@ impl Sampler {
                     active: true,
                     owns_gil: false,
                     frames,
-                    truncated,
+                    truncated: stack.truncated,
                 }),
             }
         }

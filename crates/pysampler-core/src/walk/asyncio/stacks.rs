@@ -10,6 +10,9 @@ use foldhash::{HashMap, HashSet};
 
 /// Awaiting tasks followed above a task.
 const MAX_AWAITERS_DEPTH: usize = 64;
+/// Frames of a task's stack, its own and its awaiters' (a bound on a
+/// sample's work: 64 awaiters of 256-deep chains would be 16,384).
+pub const MAX_STACK_FRAMES: usize = 1024;
 
 /// One task's stack, innermost first.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +29,9 @@ pub struct TaskStack {
     /// The awaiting tasks' chains, innermost (the nearest awaiter's await)
     /// first.
     pub awaiters: Vec<RawFrame>,
+    /// Awaiters were left out (`MAX_STACK_FRAMES`, `MAX_AWAITERS_DEPTH`) or
+    /// the task's own chain was cut.
+    pub truncated: bool,
 }
 
 /// Every task's stack. A task awaited by several (a shared task) is shown
@@ -57,17 +63,24 @@ pub fn build(read: &TasksRead) -> Vec<TaskStack> {
             let mut seen = HashSet::default();
             seen.insert(t.task.addr);
             let mut at = t.task.addr;
-            for _ in 0..MAX_AWAITERS_DEPTH {
+            let mut truncated = t.chain.cut;
+            let room = MAX_STACK_FRAMES.saturating_sub(t.chain.frames.len());
+            for depth in 0..=MAX_AWAITERS_DEPTH {
                 let Some(next) = awaiter.get(&at).copied() else {
                     break;
                 };
                 let Some(&i) = index.get(&next) else {
                     break;
                 };
+                let frames = &read.tasks[i].chain.frames;
+                if depth == MAX_AWAITERS_DEPTH || awaiters.len() + frames.len() > room {
+                    truncated = true;
+                    break;
+                }
                 if !seen.insert(next) {
                     break;
                 }
-                awaiters.extend(read.tasks[i].chain.frames.iter().rev().copied());
+                awaiters.extend(frames.iter().rev().copied());
                 at = next;
             }
             TaskStack {
@@ -77,6 +90,7 @@ pub fn build(read: &TasksRead) -> Vec<TaskStack> {
                 task_frame: t.chain.task_frame,
                 own: t.chain.frames.iter().rev().copied().collect(),
                 awaiters,
+                truncated,
             }
         })
         .collect()
@@ -139,5 +153,22 @@ mod tests {
         assert_eq!(addrs(&stacks[0].awaiters), Vec::<u64>::new());
         assert_eq!(addrs(&stacks[3].awaiters), [50]);
         assert_eq!(addrs(&stacks[4].awaiters), [40]);
+        assert!(!stacks[2].truncated);
+    }
+
+    #[test]
+    fn a_long_line_of_awaiters_is_cut() {
+        // Task i awaits task i + 1, each 100 frames deep: 11 fit.
+        let tasks = (1..=20u64)
+            .map(|i| {
+                let frames: Vec<u64> = (0..100).map(|f| i * 1000 + f).collect();
+                task(i, &frames, &[i + 1])
+            })
+            .collect();
+        let stacks = build(&TasksRead { tasks, cut: false });
+        let last = &stacks[19];
+        assert!(last.truncated);
+        assert!(last.own.len() + last.awaiters.len() <= MAX_STACK_FRAMES);
+        assert_eq!(last.awaiters.len(), 900);
     }
 }
