@@ -7,7 +7,7 @@ ifeq ($(DEMO_PYTHON),)
 DEMO_PYTHON := python3
 endif
 
-.PHONY: all build demo test lint deps test-deps offsets offsets-check core-fixtures sid-root python313t web-venv node-modules pprof-node maturin-venv clean
+.PHONY: all build demo test lint deps test-deps offsets offsets-check core-fixtures sid-root python313t web-venv uvloop-venv node-modules pprof-node maturin-venv clean
 
 all: build
 
@@ -23,7 +23,7 @@ test: test-deps lint
 	$(CARGO) test --release --workspace -- --test-threads=2
 
 ## test-deps: what the tests download, installed (pinned) before they run; cached in ~/.cache/pysampler
-test-deps: sid-root python313t web-venv node-modules pprof-node maturin-venv
+test-deps: sid-root python313t web-venv uvloop-venv node-modules pprof-node maturin-venv
 
 ## deps: test-deps, plus py-spy for the benchmarks (what .ci/run installs before `make test`)
 deps: test-deps pyspy-venv
@@ -56,6 +56,10 @@ python313t:
 ## web-venv: FastAPI + uvicorn, every package pinned, for the web service tests (cached outside the repo)
 web-venv:
 	@bash scripts/web-venv.sh
+
+## uvloop-venv: uvloop, pinned, for the asyncio tests under uvloop's loop (cached outside the repo)
+uvloop-venv:
+	@bash scripts/uvloop-venv.sh
 
 ## node-modules: ajv + speedscope for the format tests, pinned by a lockfile (cached outside the repo)
 node-modules:

@@ -116,7 +116,19 @@ typedef struct { Py_hash_t me_hash; PyObject *me_key; PyObject *me_value; } PyDi
 #   int N meaning "Task-N"); awaited_by (3.14+: NULL, one awaiter or a set),
 #   is_task / awaited_by_is_set (chars); node: the llist_node of the
 #   per-thread task list (3.14+).
+#   basicsize (3.8-3.11): `_asyncio.Task.__basicsize__` the offsets are for,
+#   checked at run time against the target's; shifted_basicsize (3.10): an
+#   earlier 3.10 patch release, before bpo-45924 added fut_exception_tb in
+#   2022, has a TaskObj 8 bytes smaller whose fields after fut_loop are all
+#   8 bytes lower: chosen at run time by the live basicsize, not the patch.
+# 3.8.18 144, 3.9.18 184, 3.10.13 192, 3.11.7 and Debian's 3.11.2 176 were
+# verified as above (pending, finished and cancelled states included).
 TASK_LAYOUTS = {
+    "3.8": dict(fut_loop=16, state=72, fut_waiter=104, coro=112, name=120, basicsize=144),
+    "3.9": dict(fut_loop=16, state=80, fut_waiter=144, coro=152, name=160, basicsize=184),
+    "3.10": dict(fut_loop=16, state=88, fut_waiter=152, coro=160, name=168, basicsize=192,
+                 shifted_basicsize=184),
+    "3.11": dict(fut_loop=16, state=88, fut_waiter=128, coro=136, name=144, basicsize=176),
     "3.12": dict(fut_loop=16, state=88, fut_waiter=128, coro=136, name=144),
     "3.13": dict(fut_loop=16, state=96, fut_waiter=112, coro=120, name=128),
     "3.14": dict(fut_loop=16, awaited_by=96, state=104, is_task=108, awaited_by_is_set=109,
@@ -174,8 +186,14 @@ FIELDS = [
     ("frame", "size", "-3.10", "sizeof(PyFrameObject)"),
     ("frame", "size", "3.11-", "sizeof(_PyInterpreterFrame)"),
     # The value stack's top, where a suspended coroutine keeps what it awaits
-    # (asyncio; 3.8-3.11 are still to do).
-    ("frame", "stacktop", "3.12-3.13", "offsetof(_PyInterpreterFrame, stacktop)"),
+    # (asyncio).
+    # 3.8-3.9 `f_stacktop` is a pointer past the top (NULL while running),
+    # as 3.14+'s stackpointer; 3.10 keeps a depth beside the stack's base.
+    ("frame", "stackpointer", "3.8-3.9", "offsetof(PyFrameObject, f_stacktop)"),
+    ("frame", "valuestack", "3.8-3.10", "offsetof(PyFrameObject, f_valuestack)"),
+    ("frame", "stackdepth", "3.10", "offsetof(PyFrameObject, f_stackdepth)"),
+    ("frame", "state", "3.10", "offsetof(PyFrameObject, f_state)"),
+    ("frame", "stacktop", "3.11-3.13", "offsetof(_PyInterpreterFrame, stacktop)"),
     ("frame", "stackpointer", "3.14-", "offsetof(_PyInterpreterFrame, stackpointer)"),
 
     ("code", "name", "*", "offsetof(PyCodeObject, co_name)"),
@@ -276,10 +294,15 @@ FIELDS = [
     ("chunk", "previous", "3.11-", "offsetof(_PyStackChunk, previous)"),
     ("chunk", "size", "3.11-", "offsetof(_PyStackChunk, size)"),
 
-    # --- asyncio (dump --async), 3.12+ for now; 3.8-3.11 are next. ---
-    ("gen", "frame_state", "3.12-", "offsetof(PyGenObject, gi_frame_state)"),
-    ("gen", "iframe", "3.12-", "offsetof(PyGenObject, gi_iframe)"),
-    ("weakref", "object", "3.12-", "offsetof(PyWeakReference, wr_object)"),
+    # --- asyncio (dump --async, record --async), 3.8+. ---
+    # Up to 3.10 a coroutine points to a frame object (gi_frame, NULL once
+    # finished; 3.8-3.9 say "running" in gi_running); 3.11+ embed the frame.
+    # (Sets, which hold the task registries, are above, for every version.)
+    ("gen", "frame", "3.8-3.10", "offsetof(PyGenObject, gi_frame)"),
+    ("gen", "running", "3.8-3.9", "offsetof(PyGenObject, gi_running)"),
+    ("gen", "frame_state", "3.11-", "offsetof(PyGenObject, gi_frame_state)"),
+    ("gen", "iframe", "3.11-", "offsetof(PyGenObject, gi_iframe)"),
+    ("weakref", "object", "3.8-", "offsetof(PyWeakReference, wr_object)"),
     # FutureObj / TaskObj are defined in Modules/_asynciomodule.c, which
     # installs no header: these are literals, verified against live tasks
     # (see TASK_LAYOUTS below and tests/it/asyncio.rs, which checks them).

@@ -138,6 +138,9 @@ pub struct SamplingArgs {
     /// Never pause the program (samples may be slightly inconsistent)
     #[arg(long)]
     pub nonblocking: bool,
+    /// Also sample every asyncio task, running or suspended, once per tick: its coroutine chain under the tasks awaiting it (3.8+)
+    #[arg(long = "async")]
+    pub async_tasks: bool,
     /// Show full paths of source files
     #[arg(long)]
     pub full_filenames: bool,
@@ -169,6 +172,7 @@ impl SamplingArgs {
                 blocking: !self.nonblocking,
                 include_idle: self.idle,
                 gil_only: self.gil,
+                async_tasks: self.async_tasks,
             },
             subprocesses: self.subprocesses,
         })
@@ -317,7 +321,7 @@ pub struct DumpArgs {
     #[arg(long)]
     pub nonblocking: bool,
     /// Also show each asyncio event loop's tasks: name, state, coroutine
-    /// chain, and which tasks each one awaits and is awaited by (3.12+)
+    /// chain, and which tasks each one awaits and is awaited by (3.8+)
     #[arg(long = "async")]
     pub async_tasks: bool,
 }

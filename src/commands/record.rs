@@ -332,6 +332,9 @@ impl Recorder {
                 self.errors += 1;
                 self.last_error = Some(message);
             }
+            Event::Notice { pid, message } => {
+                self.endings.push(format!("process {pid}: {message}"));
+            }
             Event::Ended { pid, reason } => {
                 // A launched program ending is the normal end of a recording.
                 let expected =

@@ -103,6 +103,8 @@ impl<W: Write> Writer<W> {
                 put_str(&mut self.body, message);
                 put_record(&mut self.records, TAG_ERROR, &self.body);
             }
+            // Said at the end of `record`, not part of the samples.
+            Event::Notice { .. } => {}
             Event::Ended { pid, reason } => {
                 self.body.clear();
                 put_i64(&mut self.body, i64::from(*pid));

@@ -8,6 +8,7 @@ pub mod sampler;
 pub mod sampler_cpus;
 pub mod schedule;
 pub mod session;
+pub mod tasks;
 
 use crate::aggregate::{FrameId, ProcessSummary};
 use crate::process::launch::ChildStreams;
@@ -41,6 +42,9 @@ pub enum Event {
     },
     /// A tick that failed (memory changed under us, a thread vanished).
     Error { pid: i32, message: String },
+    /// Something the user should know about the samples, said once per
+    /// process (e.g. tasks left out of samples to bound their cost).
+    Notice { pid: i32, message: String },
     /// The process is gone (or could not be read any more); its sampler stopped.
     Ended { pid: i32, reason: EndReason },
 }
@@ -113,4 +117,6 @@ pub struct SamplerConfig {
     pub include_idle: bool,
     /// Keep only the thread holding the GIL (`--gil`).
     pub gil_only: bool,
+    /// Also a sample of every asyncio task (`--async`, sampling::tasks).
+    pub async_tasks: bool,
 }

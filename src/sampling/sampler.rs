@@ -12,6 +12,7 @@ use crate::process::{pause, ProcessInfo};
 use crate::sampling::activity::Activity;
 use crate::sampling::sampler_cpus::{self, SamplerCpus};
 use crate::sampling::schedule::{self, Schedule};
+use crate::sampling::tasks::{self, TaskSampling};
 use crate::sampling::{EndReason, Event, SamplerConfig, ThreadSample};
 use crossbeam_channel::Sender;
 use foldhash::HashMap;
@@ -30,6 +31,8 @@ const MAX_CONSECUTIVE_ERRORS: u32 = 1000;
 /// walk, which is keyed by its thread-state address (never these values).
 const THREAD_LIST_GROUP: u64 = u64::MAX;
 const WHOLE_SAMPLE_GROUP: u64 = u64::MAX - 1;
+/// The task registry's; each block of tasks has one keyed below it.
+const TASKS_GROUP: u64 = u64::MAX - 2;
 
 /// One thread's raw frames, left in `Sampler::raw` (whether the stack was
 /// cut, or why they could not be read), and what holds the thread.
@@ -71,6 +74,11 @@ pub struct Sampler {
     /// rseq CPUs checked against the stat file's so far, and how many agreed.
     rseq_checks: (u32, u32),
     raw: Vec<RawFrame>,
+    /// `--async`: the tasks' state between ticks.
+    tasks: TaskSampling,
+    /// `--async`: each kept thread's raw frames of this tick, to find the
+    /// running task's in.
+    thread_raws: Vec<Vec<RawFrame>>,
 }
 
 impl Sampler {
@@ -93,6 +101,8 @@ impl Sampler {
             rseq: None,
             rseq_checks: (0, 0),
             raw: Vec::new(),
+            tasks: TaskSampling::default(),
+            thread_raws: Vec::new(),
         })
     }
 
@@ -131,6 +141,7 @@ impl Sampler {
     /// thread list is one, and each thread's walk another, begun once the
     /// thread is held so that nothing read before the pause is used after.
     pub fn sample(&mut self, config: &SamplerConfig) -> Result<Vec<ThreadSample>> {
+        self.thread_raws.clear();
         let first = match config.blocking {
             true => THREAD_LIST_GROUP,
             false => WHOLE_SAMPLE_GROUP,
@@ -200,6 +211,9 @@ impl Sampler {
             tried += 1;
             match raw.and_then(|truncated| self.frame_ids(truncated)) {
                 Ok((frames, truncated)) => {
+                    if config.async_tasks {
+                        self.thread_raws.push(self.raw.clone());
+                    }
                     out.push(ThreadSample {
                         tid: entry.tid,
                         ident: entry.state.ident,
@@ -218,8 +232,71 @@ impl Sampler {
         }
         match last_error {
             Some(e) if out.is_empty() && tried > 0 => Err(e),
-            _ => Ok(out),
+            _ => {
+                if config.async_tasks {
+                    self.sample_tasks(&entries, &mut out);
+                }
+                Ok(out)
+            }
         }
+    }
+
+    /// `--async`: a sample per pending task (sampling::tasks), appended to
+    /// `out`, whose samples are the kept threads' in `thread_raws` order.
+    /// A tick whose tasks cannot be read keeps its thread samples.
+    fn sample_tasks(&mut self, entries: &[ThreadEntry], out: &mut Vec<ThreadSample>) {
+        let debug = self.tasks.debug(&self.process, &self.reader);
+        self.reader.mem.begin_group(Some(TASKS_GROUP));
+        let read = self.reader.read_task_stacks(
+            debug.as_ref(),
+            entries,
+            tasks::MAX_TASKS_PER_TICK,
+            TASKS_GROUP,
+        );
+        let (stacks, cut) = match read {
+            Ok(read) => read,
+            Err(e) => {
+                self.reader.mem.begin_group(None);
+                self.tasks.failed.get_or_insert(e.to_string());
+                return;
+            }
+        };
+        if cut {
+            self.tasks.cut = true;
+        }
+        let raws = std::mem::take(&mut self.thread_raws);
+        let places = tasks::frame_places(&raws);
+        for stack in stacks {
+            self.raw.clear();
+            let thread = places.get(&stack.task_frame).copied();
+            match thread.and_then(|(i, at)| raws.get(i)?.get(..=at)) {
+                Some(inner) => self.raw.extend_from_slice(inner),
+                None => self.raw.extend_from_slice(&stack.own),
+            }
+            self.raw.extend_from_slice(&stack.awaiters);
+            // A task whose code cannot be read (freed under us) is left out.
+            let Ok((frames, _)) = self.cache_raw_codes().and_then(|()| self.frame_ids(false))
+            else {
+                continue;
+            };
+            match thread.and_then(|(i, _)| out.get_mut(i)) {
+                Some(sample) => {
+                    sample.frames = frames;
+                    sample.truncated |= stack.truncated;
+                }
+                None => out.push(ThreadSample {
+                    tid: None,
+                    ident: stack.event_loop,
+                    name: Some(tasks::TASKS_THREAD.into()),
+                    active: true,
+                    owns_gil: false,
+                    frames,
+                    truncated: stack.truncated,
+                }),
+            }
+        }
+        self.thread_raws = raws;
+        self.reader.mem.begin_group(None);
     }
 
     /// Reads one thread's frames, held still for the read when pausing:
@@ -284,6 +361,13 @@ impl Sampler {
         } else {
             self.reader.raw_frames(entry, &mut self.raw)?
         };
+        self.cache_raw_codes()?;
+        Ok(truncated)
+    }
+
+    /// Fingerprints and caches the code objects of `self.raw` not seen in
+    /// this sample yet.
+    fn cache_raw_codes(&mut self) -> Result<()> {
         // Which code objects run, fingerprinted while they cannot be freed.
         let first_new = self.sample_codes.len();
         for raw in &self.raw {
@@ -301,7 +385,7 @@ impl Sampler {
             let fingerprint = self.sample_fingerprints.get(i).copied().unwrap_or(0);
             self.reader.cache_code(self.sample_codes[i], fingerprint)?;
         }
-        Ok(truncated)
+        Ok(())
     }
 
     /// `self.raw` as interned ids, innermost first. Needs no reads once
@@ -456,6 +540,20 @@ pub fn run(
         match sampler.sample(&config) {
             Ok(threads) => {
                 errors_in_row = 0;
+                if sampler.tasks.cut && !sampler.tasks.cut_said {
+                    sampler.tasks.cut_said = true;
+                    let message = format!(
+                        "more than {} asyncio tasks: samples count the first {} read each tick",
+                        tasks::MAX_TASKS_PER_TICK,
+                        tasks::MAX_TASKS_PER_TICK
+                    );
+                    let _ = tx.send(Event::Notice { pid, message });
+                }
+                if let (Some(e), false) = (&sampler.tasks.failed, sampler.tasks.failed_said) {
+                    sampler.tasks.failed_said = true;
+                    let message = format!("asyncio tasks could not be read in some samples: {e}");
+                    let _ = tx.send(Event::Notice { pid, message });
+                }
                 let event = Event::Sample {
                     pid,
                     at: tick.due,

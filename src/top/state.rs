@@ -73,6 +73,7 @@ impl Top {
             }
             Event::Sample { pid, threads, .. } => self.add_sample(pid, &threads, frames),
             Event::Error { .. } => self.errors += 1,
+            Event::Notice { .. } => {}
             Event::Ended { pid, reason } => self.endings.push(Ending { pid, reason }),
         }
     }

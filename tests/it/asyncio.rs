@@ -1,5 +1,5 @@
 //! `dump --async` against a known await tree (fixtures/async_tree.py) on
-//! every version it reads: the exact task names, coroutine functions and
+//! every version it reads (3.8–3.15; a TaskGroup on 3.11+): the exact task names, coroutine functions and
 //! lines, and edges. Reading each task's name and coroutine through the
 //! offsets in python-offsets/ (TASK_LAYOUTS) is what checks those offsets
 //! against live tasks: a wrong one yields no task, a wrong name or no frames.
@@ -84,12 +84,16 @@ fn shown(frames: &[(&str, u64)], awaiting: &[&str], awaited_by: &[&str]) -> Show
 pub fn check(label: &str) {
     let py = pythons::find(label);
     let target = Target::start(&py, SCRIPT, &[]);
+    let minor = py.minor;
+    let count = if minor >= 11 { 9 } else { 7 };
     // READY is printed just before the main task suspends in `await top`.
     let dump = dump_when(target.pid(), &["--async"], |d| {
         d["asyncio"]["loops"][0]["tasks"]
             .as_array()
-            .is_some_and(|t| t.len() == 7 && t.iter().all(|t| t["state"] == "suspended"))
+            .is_some_and(|t| t.len() == count && t.iter().all(|t| t["state"] == "suspended"))
     });
+    // Up to 3.10 code objects have no qualified name.
+    let event_wait = if minor >= 11 { "Event.wait" } else { "wait" };
     let line = |m| marker_line(SCRIPT, m);
     let mut expected = BTreeMap::new();
     expected.insert(
@@ -106,7 +110,7 @@ pub fn check(label: &str) {
     );
     for i in 0..3 {
         let frames = [
-            ("Event.wait", 0),
+            (event_wait, 0),
             ("wait_for_it", line("LINE_WAIT_FOR_IT")),
             ("child", line("LINE_CHILD")),
         ];
@@ -119,11 +123,28 @@ pub fn check(label: &str) {
     expected.insert(
         "leaf".to_string(),
         shown(
-            &[("Event.wait", 0), ("leaf", line("LINE_LEAF"))],
+            &[(event_wait, 0), ("leaf", line("LINE_LEAF"))],
             &[],
             &["nested"],
         ),
     );
+    if minor >= 11 {
+        // The group's task waits in the group's exit (3.14+: in the `_aexit`
+        // it awaits); its edge to its task comes from the group's `_tasks`.
+        let mut exit = vec![("TaskGroup.__aexit__", 0), ("grouped", line("LINE_GROUP"))];
+        if minor >= 14 {
+            exit.insert(0, ("TaskGroup._aexit", 0));
+        }
+        expected.insert("grouped".into(), shown(&exit, &["group-leaf"], &[]));
+        expected.insert(
+            "group-leaf".into(),
+            shown(
+                &[(event_wait, 0), ("leaf", line("LINE_LEAF"))],
+                &[],
+                &["grouped"],
+            ),
+        );
+    }
     assert_eq!(tasks_by_name(&dump), expected, "{label}: {dump:#}");
     assert_eq!(dump["asyncio"]["loops"].as_array().unwrap().len(), 1);
 }

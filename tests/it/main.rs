@@ -1,6 +1,7 @@
 //! pysampler's integration tests: one binary, real interpreters.
 
 mod asyncio;
+mod asyncio_record;
 mod bad_input;
 mod columns;
 mod core_fixtures;
@@ -69,6 +70,10 @@ macro_rules! asyncio_tests {
 }
 
 asyncio_tests! {
+    dump_async_python_3_8 => "3.8",
+    dump_async_python_3_9 => "3.9",
+    dump_async_python_3_10 => "3.10",
+    dump_async_python_3_11 => "3.11",
     dump_async_python_3_12 => "3.12",
     dump_async_python_3_13 => "3.13",
     dump_async_python_3_14_in_sid_root => "3.14",
@@ -81,6 +86,17 @@ macro_rules! locals_long_tests {
             #[test]
             fn $name() {
                 locals_long::check($label);
+            }
+        )*
+    };
+}
+
+macro_rules! asyncio_record_tests {
+    ($($name:ident => $label:expr),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                asyncio_record::check($label);
             }
         )*
     };
@@ -126,6 +142,20 @@ fn no_columns_before_3_11() {
     for label in ["2.7", "3.9", "3.10"] {
         columns::check_absent(label);
     }
+}
+
+// Frame objects (3.9, 3.10), embedded frames (3.11, 3.12), `.AsyncioDebug` (3.14).
+asyncio_record_tests! {
+    record_async_python_3_9 => "3.9",
+    record_async_python_3_10 => "3.10",
+    record_async_python_3_11 => "3.11",
+    record_async_python_3_12 => "3.12",
+    record_async_python_3_14_in_sid_root => "3.14",
+}
+
+#[test]
+fn record_async_under_uvloop() {
+    asyncio_record::check_uvloop();
 }
 
 macro_rules! core_fixture_tests {

@@ -421,3 +421,20 @@ fn wait_bounded(child: &mut Child) -> ExitStatus {
         std::thread::sleep(POLL);
     }
 }
+
+/// `top --async`: suspended tasks' coroutines are rows (the fixture's
+/// tasks all wait in `Event.wait`: no thread of it runs them).
+#[test]
+fn async_tasks_are_rows() {
+    let target = Target::start(&pythons::find("3.12"), "async_tasks.py", &[]);
+    let tmux = Tmux::run(&script(&format!(
+        "top --async --pid {} --delay 0.2",
+        target.pid()
+    )));
+    // Rows are functions, named by their first line: gamma's `def`.
+    let line = crate::target::marker_line("async_tasks.py", "LINE_GAMMA") - 1;
+    let row = format!("gamma (async_tasks.py:{line})");
+    tmux.wait_for("the task coroutine gamma as a row", |s| {
+        rows(s).iter().any(|(_, f)| *f == row)
+    });
+}

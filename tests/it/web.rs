@@ -110,6 +110,11 @@ struct Load {
 
 impl Load {
     fn start(port: u16, clients: usize) -> Load {
+        Load::start_on(port, clients, "/report", "\"total\"")
+    }
+
+    /// Clients requesting `path`; an answer containing `marker` counts.
+    fn start_on(port: u16, clients: usize, path: &'static str, marker: &'static str) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let done = Arc::new(AtomicU64::new(0));
         let threads = (0..clients)
@@ -117,7 +122,7 @@ impl Load {
                 let (stop, done) = (stop.clone(), done.clone());
                 std::thread::spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
-                        if get(port, "/report").contains("\"total\"") {
+                        if get(port, path).contains(marker) {
                             done.fetch_add(1, Ordering::Relaxed);
                         }
                     }
@@ -241,6 +246,32 @@ fn uvicorn_workers_all_appear_with_subprocesses() {
     assert!(
         stacks.iter().any(|(s, _)| has_frame(s, "compute_report")),
         "no handler samples"
+    );
+    drop(load);
+}
+
+/// `record --async` on a service whose handler awaits a 50 ms then a 10 ms
+/// query, under 8 concurrent clients: the handler's tasks are seen waiting
+/// in both, about 5:1 (wide bounds: a loaded machine stretches the short
+/// sleep more, and each request's HTTP handling counts for neither).
+#[test]
+fn uvicorn_async_handler_awaits_appear_with_async() {
+    let server = Server::start(1);
+    let load = Load::start_on(server.port, 8, "/orders", "\"orders\"");
+    load.wait_for(10);
+    let stacks = record_pid(server.child.id() as i32, &["--async"], "async.txt");
+    let in_query = |query: &str| -> u64 {
+        stacks
+            .iter()
+            .filter(|(s, _)| has_frame(s, "orders_handler") && has_frame(s, query))
+            .map(|(_, c)| c)
+            .sum()
+    };
+    let (orders, user) = (in_query("query_orders"), in_query("query_user"));
+    let share = orders as f64 / (orders + user).max(1) as f64;
+    assert!(
+        orders + user >= 100 && (0.65..=0.95).contains(&share),
+        "the handler awaits: {orders} samples in query_orders, {user} in query_user: {stacks:?}"
     );
     drop(load);
 }

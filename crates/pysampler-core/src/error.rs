@@ -90,6 +90,16 @@ pub enum Error {
     #[error("the offsets table for Python {version} is invalid: {detail}")]
     Layout { version: String, detail: String },
 
+    #[error("asyncio tasks are read on Python 3.8 and later, not on {version} (drop --async)")]
+    AsyncioUnsupported { version: String },
+
+    #[error("this Python {version}'s asyncio Task objects are {size} bytes, a layout pysampler does not know (it reads {known}): its tasks cannot be read; please report the exact Python version (python -VV)")]
+    TaskLayout {
+        version: String,
+        size: u64,
+        known: String,
+    },
+
     #[error("could not pause thread {tid} of process {pid}: {reason}")]
     PauseFailed { pid: i32, tid: i32, reason: String },
 

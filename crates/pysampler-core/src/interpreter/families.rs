@@ -114,10 +114,19 @@ pub enum InstanceDictFamily {
 /// its value stack holds the awaited object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CoroutineFamily {
-    /// Not read yet (≤3.11: frame objects, or no layout for it).
+    /// Not read (≤3.7: tasks are not named; `asyncio.all_tasks` is 3.7+).
     Unsupported,
-    /// 3.12: one SUSPENDED state (-1) for every suspension; the awaited
-    /// object is `localsplus[stacktop - 1]` (the caller checks its type).
+    /// 3.8–3.9: the coroutine points to a frame object (`gi_frame`, NULL
+    /// once finished) and says whether it runs (`gi_running`); suspended, the
+    /// frame's `f_stacktop[-1]` is the awaited object.
+    FrameObjectStackTop38,
+    /// 3.10: `gi_frame` as 3.8, whose `f_state` is SUSPENDED (-1) /
+    /// EXECUTING (0) / done (≥1); the object is
+    /// `f_valuestack[f_stackdepth - 1]`.
+    FrameObjectState310,
+    /// 3.11–3.12: the frame is embedded in the coroutine; one SUSPENDED
+    /// state (-1) for every suspension; the awaited object is
+    /// `localsplus[stacktop - 1]` (the caller checks its type).
     StackTop312,
     /// 3.13: SUSPENDED_YIELD_FROM (-1) names an await; same slot as 3.12.
     StackTop313,
@@ -134,8 +143,9 @@ impl CoroutineFamily {
     /// suspension: there the awaited object's type decides).
     pub fn awaiting(self, state: i8) -> bool {
         match self {
-            CoroutineFamily::Unsupported => false,
-            CoroutineFamily::StackTop312
+            CoroutineFamily::Unsupported | CoroutineFamily::FrameObjectStackTop38 => false,
+            CoroutineFamily::FrameObjectState310
+            | CoroutineFamily::StackTop312
             | CoroutineFamily::StackTop313
             | CoroutineFamily::StackPointer314 => state == -1,
             CoroutineFamily::StackPointer315 => state == 2 || state == 3,
@@ -146,7 +156,7 @@ impl CoroutineFamily {
     pub fn executing(self, state: i8) -> bool {
         match self {
             CoroutineFamily::StackPointer315 => state == 4,
-            CoroutineFamily::Unsupported => false,
+            CoroutineFamily::Unsupported | CoroutineFamily::FrameObjectStackTop38 => false,
             _ => state == 0,
         }
     }
@@ -214,10 +224,10 @@ const SUPPORTED: &[Supported] = &[
     supported(2, 7,  FrameObjects,               Lnotab27,     Python2, TypeDictOffset, Unsupported),
     supported(3, 6,  FrameObjects,               Lnotab36,     Python3, TypeDictOffset, Unsupported),
     supported(3, 7,  FrameObjects,               Lnotab36,     Python3, TypeDictOffset, Unsupported),
-    supported(3, 8,  FrameObjects,               Lnotab36,     Python3, TypeDictOffset, Unsupported),
-    supported(3, 9,  FrameObjects,               Lnotab36,     Python3, TypeDictOffset, Unsupported),
-    supported(3, 10, FrameObjects,               Linetable310, Python3, TypeDictOffset, Unsupported),
-    supported(3, 11, InterpreterFramesViaCFrame, Locations311, Python3, ManagedDictOrValuesPointer, Unsupported),
+    supported(3, 8,  FrameObjects,               Lnotab36,     Python3, TypeDictOffset, FrameObjectStackTop38),
+    supported(3, 9,  FrameObjects,               Lnotab36,     Python3, TypeDictOffset, FrameObjectStackTop38),
+    supported(3, 10, FrameObjects,               Linetable310, Python3, TypeDictOffset, FrameObjectState310),
+    supported(3, 11, InterpreterFramesViaCFrame, Locations311, Python3, ManagedDictOrValuesPointer, StackTop312),
     supported(3, 12, InterpreterFramesViaCFrame, Locations311, Python3, ManagedDictOrTaggedValues, StackTop312),
     supported(3, 13, InterpreterFrames,          Locations311, Python3, ManagedDictOrInlineValues, StackTop313),
     supported(3, 14, TaggedInterpreterFrames,    Locations311, Python3, ManagedDictOrInlineValues, StackPointer314),

@@ -74,10 +74,13 @@ offsets_struct!(
     /// `PyFrameObject` (≤3.10) or `_PyInterpreterFrame` (3.11+). `lasti_unit`
     /// is the bytes per unit `f_lasti` counts (1 up to 3.9, a code unit in 3.10).
     /// `stacktop` (3.11–3.13, slots from `localsplus`) or `stackpointer`
-    /// (3.14+, a pointer) is the value stack's top, which asyncio reads.
+    /// (3.14+, and 3.8–3.9's `f_stacktop`: a pointer) is the value stack's
+    /// top, which asyncio reads; 3.10 has `valuestack` + `stackdepth` slots
+    /// and the frame's `state`.
     FrameOffsets {
         required: [previous, code, localsplus, size],
-        optional: [lasti, lasti_unit, lineno, instr_ptr, owner, stacktop, stackpointer],
+        optional: [lasti, lasti_unit, lineno, instr_ptr, owner, stacktop, stackpointer,
+            valuestack, stackdepth, state],
     }
 );
 offsets_struct!(
@@ -152,9 +155,10 @@ offsets_struct!(
     ChunkOffsets { required: [], optional: [previous, size] }
 );
 offsets_struct!(
-    /// `PyGenObject` / `PyCoroObject` (3.12+): its frame's state and the
-    /// frame itself, embedded in the object.
-    GenOffsets { required: [], optional: [frame_state, iframe] }
+    /// `PyGenObject` / `PyCoroObject`: 3.11+ its frame's state and the frame
+    /// itself, embedded in the object; ≤3.10 a pointer to its frame object
+    /// (`frame`) and, 3.8–3.9, whether it runs (`running`).
+    GenOffsets { required: [], optional: [frame_state, iframe, frame, running] }
 );
 offsets_struct!(
     /// `PySetObject`: its hash table (`mask + 1` entries of `entry_size` bytes,
@@ -169,11 +173,14 @@ offsets_struct!(
     /// `FutureObj` / `TaskObj` of `Modules/_asynciomodule.c`, which no header
     /// declares: literals verified against live tasks (python-offsets/generate.py,
     /// TASK_LAYOUTS). `awaited_by`, `is_task`, `awaited_by_is_set` and `node`
-    /// exist from 3.14.
+    /// exist from 3.14. `basicsize` (3.8–3.11) is the `_asyncio.Task` size the
+    /// offsets are for, checked against the target's; `shifted_basicsize`
+    /// (3.10) a smaller one of other patch releases, whose fields after
+    /// `fut_loop` are lower by the difference.
     TaskOffsets {
         required: [],
         optional: [fut_loop, state, fut_waiter, coro, name, awaited_by, is_task,
-            awaited_by_is_set, node],
+            awaited_by_is_set, node, basicsize, shifted_basicsize],
     }
 );
 offsets_struct!(

@@ -392,6 +392,26 @@ impl StackReader {
     }
 }
 
+impl StackReader {
+    /// Every pending task's stack, raw (`record --async`): at most `limit`
+    /// tasks; the bool says some were left out. `threads` are this
+    /// sample's thread states (3.14+ keep their tasks on them). `group`:
+    /// the read group in progress, the tasks' groups are keyed below it.
+    pub fn read_task_stacks(
+        &mut self,
+        debug: Option<&asyncio::AsyncioDebug>,
+        threads: &[ThreadEntry],
+        limit: usize,
+        group: u64,
+    ) -> Result<(Vec<asyncio::stacks::TaskStack>, bool)> {
+        let reader = ObjectReader::new(self.mem.as_ref(), &self.interp);
+        let interps = threads::interpreters(&reader)?;
+        let states: Vec<threads::ThreadState> = threads.iter().map(|t| t.state).collect();
+        let read = asyncio::read_some_tasks(&reader, debug, &interps, &states, limit, Some(group))?;
+        Ok((asyncio::stacks::build(&read), read.cut))
+    }
+}
+
 /// A thread found in the interpreter, before its frames are read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThreadEntry {

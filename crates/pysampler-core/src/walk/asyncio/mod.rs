@@ -2,10 +2,11 @@
 //! each one's coroutines are doing and what awaits what (`dump --async`).
 //!
 //! - `debug_section`: 3.14+'s `.AsyncioDebug`, the module's own offsets;
-//! - `registry`: where the tasks are (per-thread lists on 3.14+, the C
-//!   module's registries on 3.12–3.13);
+//! - `registry`: where the tasks are (per-thread lists on 3.14+, the
+//!   `asyncio.tasks` registries on 3.8–3.13);
 //! - `task`: one task's fields; `coro_chain`: its coroutines down to the
-//!   future they wait on; `objects`: sets, weak references, type names.
+//!   future they wait on; `objects`: sets, weak references, type names;
+//! - `view`: tasks as `dump --async` shows them; `stacks`: as samples.
 //!
 //! Everything is bounded (`registry::MAX_TASKS`, `coro_chain::MAX_CHAIN`)
 //! and a task that cannot be read (freed under us) is left out.
@@ -14,6 +15,7 @@ pub mod coro_chain;
 pub mod debug_section;
 pub mod objects;
 pub mod registry;
+pub mod stacks;
 pub mod task;
 pub mod view;
 
@@ -54,24 +56,50 @@ pub fn read_tasks(
     interps: &[InterpreterState],
     threads: &[ThreadState],
 ) -> Result<TasksRead> {
+    read_some_tasks(reader, debug, interps, threads, registry::MAX_TASKS, None)
+}
+
+/// Tasks read per read group when sampling: a group's batched copy covers
+/// a few thousand regions (memory::prefetch), a task ~15.
+const TASKS_PER_GROUP: usize = 128;
+
+/// As `read_tasks`, reading at most `limit` of the tasks found (`cut`
+/// then says some were left out). With `group` (sampling), the tasks are
+/// read in read groups of `TASKS_PER_GROUP` keyed below `group`, so that the
+/// next sample copies each group's memory in one batch.
+pub fn read_some_tasks(
+    reader: &ObjectReader,
+    debug: Option<&AsyncioDebug>,
+    interps: &[InterpreterState],
+    threads: &[ThreadState],
+    limit: usize,
+    group: Option<u64>,
+) -> Result<TasksRead> {
     let layout = &reader.interp.layout;
     if reader.interp.families.coroutines == CoroutineFamily::Unsupported {
-        return Err(Error::Layout {
+        return Err(Error::AsyncioUnsupported {
             version: reader.interp.version.to_string(),
-            detail: "asyncio tasks are not read on this version yet".into(),
         });
     }
     let mut names = TypeNames::default();
     let on_lists = layout.task.node.is_some();
-    let found = match (on_lists, debug, interps.first()) {
+    let mut found = match (on_lists, debug, interps.first()) {
         (true, Some(d), _) => registry::from_lists(reader, d, interps, threads)?,
         (true, None, _) | (false, _, None) => registry::Found::default(),
         (false, _, Some(first)) => registry::from_modules(reader, first, &mut names)?,
     };
-    let task_plan = TaskPlan::new(layout, debug)?;
+    if found.tasks.len() > limit {
+        found.tasks.truncate(limit);
+        found.cut = true;
+    }
+    let task_plan = TaskPlan::new(reader.interp, debug, found.task_basicsize)?;
     let chain_plan = ChainPlan::new(reader.interp)?;
     let mut tasks = Vec::with_capacity(found.tasks.len());
-    for &addr in &found.tasks {
+    for (i, &addr) in found.tasks.iter().enumerate() {
+        if let Some(base) = group.filter(|_| i % TASKS_PER_GROUP == 0) {
+            let chunk = (i / TASKS_PER_GROUP) as u64;
+            reader.mem.begin_group(Some(base.wrapping_sub(1 + chunk)));
+        }
         if names
             .of(reader, addr)
             .map_or(true, |n| n == "<dummy key> type")
@@ -96,10 +124,13 @@ pub fn read_tasks(
             (0, Some(fut)) => fut,
             (fut, _) => fut,
         };
-        let awaiting = match waited {
+        let mut awaiting = match waited {
             0 => Vec::new(),
             fut => task::awaited_tasks(reader, &mut names, fut),
         };
+        if let (true, Some(inner)) = (awaiting.len() <= 1, chain.frames.last()) {
+            awaiting.extend(task::task_group_tasks(reader, &mut names, inner));
+        }
         tasks.push(TaskRead {
             task: raw,
             chain,

@@ -1,8 +1,8 @@
 //! Where the tasks are. 3.14+: a circular list per thread state (and one in
 //! the interpreter state for threads that exited), found through
-//! `.AsyncioDebug`. 3.12–3.13: the C module's registries as `asyncio.tasks`
-//! re-exports them: `_scheduled_tasks` (a WeakSet), `_eager_tasks` (a set)
-//! and `_current_tasks` ({loop: running task}).
+//! `.AsyncioDebug`. 3.8–3.13: the registries as `asyncio.tasks` holds
+//! them: `_scheduled_tasks` (3.12–3.13; `_all_tasks` before, a WeakSet),
+//! `_eager_tasks` (3.12+, a set) and `_current_tasks` ({loop: running task}).
 
 use super::objects::{set_keys, weakref_target, TypeNames};
 use super::AsyncioDebug;
@@ -23,6 +23,8 @@ pub struct Found {
     pub running: Vec<(u64, Option<u64>)>,
     /// More than `MAX_TASKS` were there.
     pub cut: bool,
+    /// `_asyncio.Task.__basicsize__` (3.8–3.13), to check the layout by.
+    pub task_basicsize: Option<u64>,
 }
 
 impl Found {
@@ -81,7 +83,7 @@ fn walk_list(
     Ok(())
 }
 
-/// 3.12–3.13: the registries of the first interpreter's `asyncio.tasks`;
+/// 3.8–3.13: the registries of the first interpreter's `asyncio.tasks`;
 /// nothing when asyncio was not imported.
 pub fn from_modules(
     reader: &ObjectReader,
@@ -100,9 +102,17 @@ pub fn from_modules(
     let globals = reader.ptr(module.wrapping_add(layout.module.dict))?;
     let get = |name: &str| dict::get_str(reader, globals, name);
     let mut seen = HashSet::default();
+    if let Some(ctask) = get("_CTask")? {
+        let at = ctask.wrapping_add(layout.type_.basicsize);
+        found.task_basicsize = Some(reader.mem.read_u64(at)?);
+    }
     // Tasks stay in the WeakSet until collected; the caller drops the
-    // finished ones by their state.
-    if let Some(weakset) = get("_scheduled_tasks")? {
+    // finished ones by their state. 3.8–3.11 name it `_all_tasks`.
+    let weakset = match get("_scheduled_tasks")? {
+        Some(set) => Some(set),
+        None => get("_all_tasks")?,
+    };
+    if let Some(weakset) = weakset {
         let data = dict::instance_attribute(reader, weakset, "data")?.ok_or(Error::WrongType {
             expected: "WeakSet with data",
             addr: weakset,

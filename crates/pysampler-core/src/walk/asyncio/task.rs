@@ -30,10 +30,15 @@ pub struct TaskPlan {
 impl TaskPlan {
     /// From the layout, with `.AsyncioDebug`'s values in place of the
     /// table's where the target publishes them.
+    /// `basicsize` is the target's `_asyncio.Task.__basicsize__` where it
+    /// was read (3.8–3.13): on versions whose table names the size its
+    /// offsets are for, a size it does not know is an error, not a guess.
     pub fn new(
-        layout: &crate::interpreter::Layout,
+        interp: &crate::interpreter::Interpreter,
         debug: Option<&super::AsyncioDebug>,
+        basicsize: Option<u64>,
     ) -> Result<TaskPlan> {
+        let layout = &interp.layout;
         let mut plan = TaskPlan {
             fut_loop: crate::need!(layout, task.fut_loop)?,
             state: crate::need!(layout, task.state)?,
@@ -50,6 +55,19 @@ impl TaskPlan {
             },
             block: 0,
         };
+        let by = shift(&layout.task, basicsize).map_err(|known| Error::TaskLayout {
+            version: interp.version.to_string(),
+            size: basicsize.unwrap_or(0),
+            known,
+        })?;
+        for at in [
+            &mut plan.state,
+            &mut plan.fut_waiter,
+            &mut plan.coro,
+            &mut plan.name,
+        ] {
+            *at = at.wrapping_sub(by);
+        }
         if let Some(d) = debug {
             plan.coro = d.task_coro;
             plan.name = d.task_name;
@@ -77,6 +95,23 @@ impl TaskPlan {
         }
         plan.block = last as usize + 8;
         Ok(plan)
+    }
+}
+
+/// How much lower than the table says the fields after `fut_loop` are in
+/// a task of `live` bytes: 0 for the table's size (or where either is not
+/// known), the difference for the table's `shifted_basicsize` (an older
+/// patch release). Err (the sizes known) for any other size.
+fn shift(
+    task: &crate::interpreter::layout::TaskOffsets,
+    live: Option<u64>,
+) -> std::result::Result<u64, String> {
+    match (task.basicsize, task.shifted_basicsize, live) {
+        (None, _, _) | (_, _, None) => Ok(0),
+        (Some(e), _, Some(l)) if e == l => Ok(0),
+        (Some(e), Some(s), Some(l)) if s == l && s < e => Ok(e - s),
+        (Some(e), Some(s), _) => Err(format!("{e} or {s}")),
+        (Some(e), None, _) => Err(e.to_string()),
     }
 }
 
@@ -179,4 +214,65 @@ pub fn awaited_tasks(reader: &ObjectReader, names: &mut TypeNames, fut: u64) -> 
         return Vec::new();
     }
     vec![fut]
+}
+
+/// The tasks of the `asyncio.TaskGroup` whose exit `frame` waits in
+/// (`__aexit__`, or the `_aexit` it awaits on 3.14+), read from the group's
+/// `_tasks` set (3.14+ publish these edges as awaited-by instead).
+pub fn task_group_tasks(
+    reader: &ObjectReader,
+    names: &mut TypeNames,
+    frame: &crate::walk::frames::RawFrame,
+) -> Vec<u64> {
+    let layout = &reader.interp.layout;
+    let name = reader
+        .ptr(frame.code.wrapping_add(layout.code.name))
+        .and_then(|n| reader.text(n));
+    if !matches!(name.as_deref(), Ok("__aexit__" | "_aexit")) {
+        return Vec::new();
+    }
+    // `self` is the first local; 3.14+ tag references in the low bits.
+    let Ok(group) = reader.ptr(frame.addr.wrapping_add(layout.frame.localsplus)) else {
+        return Vec::new();
+    };
+    let group = group & !7;
+    if names.of(reader, group).ok() != Some("TaskGroup") {
+        return Vec::new();
+    }
+    match crate::walk::dict::instance_attribute(reader, group, "_tasks") {
+        Ok(Some(set)) => {
+            let mut tasks = set_keys(reader, set).unwrap_or_default();
+            tasks.truncate(MAX_AWAITERS);
+            tasks
+        }
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shift;
+    use crate::interpreter::tables::layout_for;
+    use crate::interpreter::Version;
+
+    fn task_offsets(minor: u32) -> crate::interpreter::layout::TaskOffsets {
+        layout_for(&Version::new(3, minor, None)).unwrap().task
+    }
+
+    #[test]
+    fn an_older_3_10_task_is_read_with_its_fields_lower() {
+        let t = task_offsets(10);
+        assert_eq!(shift(&t, Some(192)), Ok(0));
+        assert_eq!(shift(&t, Some(184)), Ok(8));
+        assert_eq!(shift(&t, Some(200)), Err("192 or 184".into()));
+        assert_eq!(shift(&t, None), Ok(0));
+    }
+
+    #[test]
+    fn a_task_of_unknown_size_is_refused() {
+        assert_eq!(shift(&task_offsets(9), Some(184)), Ok(0));
+        assert_eq!(shift(&task_offsets(9), Some(192)), Err("184".into()));
+        // No size in the table (3.14+ publish their offsets): not checked.
+        assert_eq!(shift(&task_offsets(14), Some(1)), Ok(0));
+    }
 }
