@@ -1315,11 +1315,12 @@ def render(path):
 def header_text(info):
     return (
         "Measured %(date)s on %(nproc)s CPUs (%(cpu_model)s), kernel %(kernel)s; "
-        "%(pysampler)s vs %(py-spy)s; %(mode)s mode, %(seconds)s s, nice %(nice)s; "
+        "%(pysampler)s vs %(py-spy)s%(tach)s; %(mode)s mode, %(seconds)s s, nice %(nice)s; "
         "load average %(la0)s at the start, %(la1)s at the end.\n"
         "Ratio: how many times better pysampler is (py-spy ÷ pysampler for costs, pysampler ÷ py-spy for rates). "
         "Values: median [min–max] of the repetitions.\n"
-        % dict(info, nice=info.get("nice", 0), la0="%.2f" % info["loadavg_start"][0],
+        % dict(info, nice=info.get("nice", 0), tach=" and Tachyon (%s)" % info["tachyon"] if "tachyon" in info else "",
+               la0="%.2f" % info["loadavg_start"][0],
                la1="%.2f" % info["loadavg_end"][0])
     )
 
