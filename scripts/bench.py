@@ -593,7 +593,8 @@ class Bench:
         self.rows.append(row)
         cells = [("pysampler", row.ps), ("py-spy", row.spy)] + ([("Tachyon", row.tach)] if row.tach else [])
         for tool, cell in cells:
-            if cell.median is None and cell.error and not cell.error.startswith(("py-spy cannot read", "< ", "not reported")):
+            if cell.median is None and cell.error and not cell.error.startswith(
+                    ("py-spy cannot read", "< ", "not reported", "not measurable")):
                 self.failures.append("%s / Python %s / %s: %s" % (row.metric, row.python, tool, cell.error))
         log("  %s | %s | pysampler %s | py-spy %s%s" % (row.metric, row.python, row.show(row.ps), row.show(row.spy),
                                                        " | Tachyon %s" % row.show(row.tach) if row.tach else ""))
@@ -1217,6 +1218,15 @@ class Bench:
                         extra = facts["samples"] - facts1["samples"]
                         if extra > 0:
                             c["marginal"].append((run.cpu - run1.cpu) / extra * 1e6)
+                        else:
+                            # A tool far behind (py-spy here) is cut by the
+                            # fixture's exit in both runs: no difference to
+                            # take. Said in the cell, with its average cost.
+                            c["err"] = (
+                                "not measurable: the %d s run took %d samples, the %d s run %d (both ended with "
+                                "the fixture, wall %.0f s and %.0f s); CPU ÷ samples of the %d s run %.0f µs"
+                                % (short, facts1["samples"], duration, facts["samples"], run1.wall, run.wall,
+                                   duration, run.cpu / facts["samples"] * 1e6))
                 marginal, delivered = {}, {}
                 for name, c in cells.items():
                     note = None
