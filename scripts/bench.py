@@ -14,6 +14,11 @@ counted in each tool's raw (collapsed) output, the same way for both.
 short runs. It checks only that both tools ran and produced numbers, never
 the targets. --long measures peak RSS over 1,000,000 samples (slow).
 
+--only tachyon (make bench-tachyon): Python 3.15 only, CPython's own sampler
+("Tachyon", python3.15 -m profiling.sampling, run from the sid root) beside
+pysampler and py-spy, all non-blocking: marginal CPU per sample and delivered
+share at 1,000 to 100,000 Hz, and the target's slowdown at 1,000 Hz.
+
 Writes OUT/results.md (the table), OUT/results.json (the table and every
 run behind it) and prints the table. Exits 1 when pysampler failed to
 produce a number, or py-spy did on an interpreter it supports.
