@@ -6,6 +6,7 @@
 #   make bench-quick      CI smoke: 3.12 only, one repetition, < 2 min; checks that both tools produce numbers
 #   make bench-long       as bench, plus peak RSS after 1,000,000 samples
 #   make bench-micro      cargo bench (criterion): walker per frame family, line tables, aggregation
+#   make bench-tachyon    3.15 only: pysampler, py-spy and CPython's own sampler (Tachyon) at 1k-100k Hz
 #   make pyspy-venv       the cached virtual environment with py-spy 0.4.3
 #
 # BENCH_ARGS passes options to scripts/bench.py, e.g.
@@ -19,7 +20,7 @@ PYSPY := $(PYSPY_VENV)/bin/py-spy
 PYSPY_BASE_PYTHON ?= $(shell ls -d $(PYENV_ROOT)/versions/3.12*/bin/python 2>/dev/null | tail -n 1)
 BENCH_ARGS ?=
 
-.PHONY: bench bench-quick bench-long bench-micro pyspy-venv
+.PHONY: bench bench-quick bench-long bench-micro bench-tachyon pyspy-venv
 
 ## bench: pysampler vs py-spy 0.4.3 on Python 3.9/3.12/3.13/3.14, table in target/bench/results.md
 bench: pyspy-venv sid-root
@@ -35,6 +36,12 @@ bench-quick: pyspy-venv
 bench-long: pyspy-venv sid-root
 	$(CARGO) build --release --bin pysampler --example tick_floor
 	$(BENCH_PYTHON) scripts/bench.py --long --py-spy $(PYSPY) $(BENCH_ARGS)
+
+## bench-tachyon: Python 3.15 only: pysampler, py-spy and Tachyon (python3.15 -m profiling.sampling) side by side
+# at 1,000-100,000 Hz, and the target's slowdown at 1,000 Hz; ~20 min (BENCHMARKS.md, "Tachyon")
+bench-tachyon: pyspy-venv sid-root
+	$(CARGO) build --release --bin pysampler --example tick_floor
+	$(BENCH_PYTHON) scripts/bench.py --py-spy $(PYSPY) --pythons 3.15 --only tachyon --out target/bench/tachyon $(BENCH_ARGS)
 
 ## bench-micro: criterion benches of the walker on snapshots (captured at start-up into target/bench/snapshots)
 bench-micro: sid-root

@@ -14,6 +14,11 @@ counted in each tool's raw (collapsed) output, the same way for both.
 short runs. It checks only that both tools ran and produced numbers, never
 the targets. --long measures peak RSS over 1,000,000 samples (slow).
 
+--only tachyon (make bench-tachyon): Python 3.15 only, CPython's own sampler
+("Tachyon", python3.15 -m profiling.sampling, run from the sid root) beside
+pysampler and py-spy, all non-blocking: marginal CPU per sample and delivered
+share at 1,000 to 100,000 Hz, and the target's slowdown at 1,000 Hz.
+
 Writes OUT/results.md (the table), OUT/results.json (the table and every
 run behind it) and prints the table. Exits 1 when pysampler failed to
 produce a number, or py-spy did on an interpreter it supports.
@@ -320,6 +325,62 @@ class PauseFloor(Tool):
         return [self.exe, str(rate), str(duration or 3600), "pause", str(pid)]
 
 
+class Tachyon(Tool):
+    """CPython 3.15's own sampler (`python3.15 -m profiling.sampling`,
+    "Tachyon"), run from the sid root with chroot: it reads only a target
+    of its own minor version. Non-blocking by default (its --blocking is
+    opt-in), wall mode; writes collapsed stacks ("tid:N;frames COUNT"),
+    counted with raw_counts like the other tools' raw output. Its -o path
+    is seen from inside the root, so its output goes under ROOT/tmp."""
+
+    INSIDE = "/tmp/pysampler-bench"
+
+    def __init__(self, root):
+        super().__init__("Tachyon", os.path.join(root, "usr/bin/python3.15"))
+        self.root = root
+        self.out_dir = os.path.join(root, self.INSIDE.lstrip("/"))
+
+    def record(self, pid, rate, duration, out, **_):
+        inside = "/" + os.path.relpath(out, self.root)
+        argv = ["chroot", self.root, "/usr/bin/python3.15", "-m", "profiling.sampling", "attach",
+                "-r", str(rate), "--collapsed", "-o", inside]
+        if duration is not None:
+            argv += ["-d", str(duration)]
+        return argv + [str(pid)]
+
+    def summary(self, run):
+        m = re.search(r"Error rate: ([\d.]+)", run.stdout + run.stderr)
+        return {"error_rate_pct": float(m.group(1))} if m else {}
+
+
+class ProcInRoot:
+    """/proc inside the sid root while Tachyon runs: it finds the target's
+    interpreter through /proc/PID/maps, and the root has no /proc of its own.
+    A bind mount of the host's /proc on ROOT/proc, unmounted on exit; left
+    alone (and not unmounted) when something already mounted it. Not a
+    private mount namespace (unshare): there /proc/PID/maps shows the
+    target's files by their host paths, which Tachyon cannot open in the root."""
+
+    def __init__(self, root):
+        self.path = os.path.join(root, "proc")
+        self.mounted = False
+
+    def __enter__(self):
+        if not os.path.ismount(self.path):
+            os.makedirs(self.path, exist_ok=True)
+            r = subprocess.run(["mount", "--bind", "/proc", self.path], capture_output=True, text=True)
+            if r.returncode != 0:
+                raise BenchError("cannot bind-mount /proc on %s: %s" % (self.path, r.stderr.strip()))
+            self.mounted = True
+        return self
+
+    def __exit__(self, *exc):
+        if self.mounted:
+            r = subprocess.run(["umount", self.path], capture_output=True, text=True)
+            if r.returncode != 0:
+                log("could not unmount %s (umount %s by hand): %s" % (self.path, self.path, r.stderr.strip()))
+
+
 def raw_counts(path, marker=None):
     """Samples in a collapsed-stack file ("a;b;c N" lines): total, those whose
     stack contains `marker`, and the number of distinct stacks."""
@@ -369,8 +430,10 @@ class Cell:
 
 
 class Row:
-    def __init__(self, metric, python, unit, ps, spy, target="", lower_is_better=True, fmt="{:.1f}", ratio=True):
+    def __init__(self, metric, python, unit, ps, spy, target="", lower_is_better=True, fmt="{:.1f}", ratio=True,
+                 tach=None):
         self.has_ratio = ratio
+        self.tach = tach  # Tachyon's cell: only on its rows (Python 3.15)
         self.metric = metric
         self.python = python
         self.unit = unit
@@ -390,8 +453,8 @@ class Row:
             text += " (" + cell.note + ")"
         return text
 
-    def ratio(self):
-        a, b = self.ps.median, self.spy.median
+    def ratio(self, other=None):
+        a, b = self.ps.median, (other or self.spy).median
         if not self.has_ratio or a is None or b is None or a <= 0 or b <= 0:
             return None
         return b / a if self.lower_is_better else a / b
@@ -408,38 +471,55 @@ class Row:
             "pysampler": self.ps.to_json(),
             "py-spy": self.spy.to_json(),
             "ratio_in_pysamplers_favour": self.ratio(),
+            **({"tachyon": self.tach.to_json(), "ratio_vs_tachyon": self.ratio(self.tach)} if self.tach else {}),
         }
 
 
+def with_tachyon(rows):
+    """Whether the table has Tachyon's columns (any of its rows ran)."""
+    return any(r.tach is not None for r in rows)
+
+
 def markdown(rows):
-    out = [
-        "| metric | python | pysampler | py-spy | ratio | target |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
+    tach = with_tachyon(rows)
+    if tach:
+        out = [
+            "| metric | python | pysampler | py-spy | ratio | Tachyon | ratio vs Tachyon | target |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+    else:
+        out = [
+            "| metric | python | pysampler | py-spy | ratio | target |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
     for r in rows:
         ratio = r.ratio()
-        out.append(
-            "| %s | %s | %s | %s | %s | %s |"
-            % (
-                r.metric,
-                r.python,
-                r.show(r.ps).replace("|", "/"),
-                r.show(r.spy).replace("|", "/"),
-                "%.1f×" % ratio if ratio is not None else "—",
-                r.target,
-            )
-        )
+        cols = [
+            r.metric,
+            r.python,
+            r.show(r.ps).replace("|", "/"),
+            r.show(r.spy).replace("|", "/"),
+            "%.1f×" % ratio if ratio is not None else "—",
+        ]
+        if tach:
+            tr = r.ratio(r.tach) if r.tach else None
+            cols += [r.show(r.tach).replace("|", "/") if r.tach else "—", "%.1f×" % tr if tr is not None else "—"]
+        out.append("| " + " | ".join(cols + [r.target]) + " |")
     return "\n".join(out)
 
 
 def text_table(rows):
-    header = ["metric", "python", "pysampler", "py-spy", "ratio", "target"]
+    tach = with_tachyon(rows)
+    header = ["metric", "python", "pysampler", "py-spy", "ratio"] + (["Tachyon", "vs Tachyon"] if tach else [])
+    header.append("target")
     body = []
     for r in rows:
         ratio = r.ratio()
-        body.append(
-            [r.metric, r.python, r.show(r.ps), r.show(r.spy), "%.1fx" % ratio if ratio is not None else "-", r.target]
-        )
+        line = [r.metric, r.python, r.show(r.ps), r.show(r.spy), "%.1fx" % ratio if ratio is not None else "-"]
+        if tach:
+            tr = r.ratio(r.tach) if r.tach else None
+            line += [r.show(r.tach) if r.tach else "-", "%.1fx" % tr if tr is not None else "-"]
+        body.append(line + [r.target])
     widths = [min(60, max(len(h), *(len(b[i]) for b in body))) if body else len(h) for i, h in enumerate(header)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
     lines.append("  ".join("-" * w for w in widths))
@@ -474,12 +554,14 @@ class Bench:
 
     # -- helpers -------------------------------------------------------------
 
-    def order(self, rep):
+    def order(self, rep, tools=None):
         """Tools in the order of this repetition (alternating)."""
-        return self.tools if rep % 2 == 0 else list(reversed(self.tools))
+        tools = tools or self.tools
+        return tools if rep % 2 == 0 else list(reversed(tools))
 
     def out_path(self, tool, ext="txt"):
-        fd, path = tempfile.mkstemp(prefix=tool.name + "-", suffix="." + ext, dir=self.tmp)
+        # Tachyon writes inside the sid root (its out_dir).
+        fd, path = tempfile.mkstemp(prefix=tool.name + "-", suffix="." + ext, dir=getattr(tool, "out_dir", self.tmp))
         os.close(fd)
         os.unlink(path)
         return path
@@ -514,10 +596,13 @@ class Bench:
 
     def add(self, row):
         self.rows.append(row)
-        for tool, cell in (("pysampler", row.ps), ("py-spy", row.spy)):
-            if cell.median is None and cell.error and not cell.error.startswith(("py-spy cannot read", "< ", "not reported")):
+        cells = [("pysampler", row.ps), ("py-spy", row.spy)] + ([("Tachyon", row.tach)] if row.tach else [])
+        for tool, cell in cells:
+            if cell.median is None and cell.error and not cell.error.startswith(
+                    ("py-spy cannot read", "< ", "not reported", "not measurable")):
                 self.failures.append("%s / Python %s / %s: %s" % (row.metric, row.python, tool, cell.error))
-        log("  %s | %s | pysampler %s | py-spy %s" % (row.metric, row.python, row.show(row.ps), row.show(row.spy)))
+        log("  %s | %s | pysampler %s | py-spy %s%s" % (row.metric, row.python, row.show(row.ps), row.show(row.spy),
+                                                       " | Tachyon %s" % row.show(row.tach) if row.tach else ""))
 
     def section(self, name):
         load = os.getloadavg()
@@ -848,7 +933,7 @@ class Bench:
                     os.unlink(out)
             return elapsed, run, facts
 
-    def slowdown(self, python):
+    def slowdown(self, python, configs=None, tools=None, attach_wait=None):
         """Target slowdown: the same fixed work timed alone and under each
         profiler (attached while the fixture waits, so attaching is not
         counted). Each profiled run is paired with a run alone just before
@@ -860,24 +945,28 @@ class Bench:
         per_iter = probe / 2000
         long_work = 0.5 if self.quick else 2.0
         short_work = 0.2 if self.quick else 0.5
-        configs = [
+        configs = configs or [
             ("target slowdown, pausing, -r 100", 100, False, long_work, "≤ 1%"),
             ("target slowdown, pausing, -r 1000", 1000, False, short_work, "≤ 5%"),
             ("target slowdown, --nonblocking, -r 1000", 1000, True, long_work, "≤ 1%"),
         ]
-        attach_wait = 0.5 if self.quick else 1.0
+        tools = tools or self.tools
+        if attach_wait is None:
+            attach_wait = 0.5 if self.quick else 1.0
         for metric, rate, nonblocking, work, target in configs:
+            if work is None:
+                work = long_work
             iterations = max(100, int(work / per_iter))
             alone = []
-            paired = {t.name: [] for t in self.tools}
-            under = {t.name: [] for t in self.tools}
-            errors = {t.name: None for t in self.tools}
-            coverage = {t.name: [] for t in self.tools}
+            paired = {t.name: [] for t in tools}
+            under = {t.name: [] for t in tools}
+            errors = {t.name: None for t in tools}
+            coverage = {t.name: [] for t in tools}
             skip = set()
             # The noisiest metric: more repetitions than the others.
             reps = self.reps if self.quick or self.args.reps else 5
             for rep in range(reps):
-                for tool in self.order(rep):
+                for tool in self.order(rep, tools):
                     if tool.name in skip:
                         continue
                     base = self.fixed_work_run(python, None, iterations, 0, False, 0)[0]
@@ -919,7 +1008,7 @@ class Bench:
                                                                     "noise_floor_pct": floor})
             # A ratio of two percentages near zero means nothing.
             self.add(Row(metric, python.label, "%", cells["pysampler"], cells["py-spy"], target, fmt="{:+.1f}",
-                         ratio=False))
+                         ratio=False, tach=cells.get("Tachyon")))
             if rate == 1000 and not nonblocking:
                 self.add(self.floor_slowdown(python, metric, iterations, rate, attach_wait, reps))
 
@@ -1075,6 +1164,109 @@ class Bench:
         self.add(Row("attach: spawn to exit of `dump --pid` (upper bound of first sample)", python.label, "ms",
                      cells["pysampler"], cells["py-spy"], "≤ 50 ms", fmt="{:.0f}"))
 
+    # -- Tachyon (issue 26) ------------------------------------------------------
+
+    TACHYON_RATES = [1000, 10000, 50000, 100000]
+
+    def tachyon_rows(self, python):
+        """CPython 3.15's own sampler beside pysampler and py-spy, all three
+        non-blocking, on the 100-deep busy stack (deep_busy.py), tools
+        interleaved (order alternating between repetitions). Per rate:
+        marginal CPU per sample = (CPU of a D s run less CPU of a 1 s run)
+        / (sample difference), CPU from wait4 of the profiler; delivered =
+        samples of the D s run / (rate x sampling seconds), the sampling
+        seconds being max(D, wall less the tool's start-up and shutdown), as
+        in `max_rate`: py-spy's -d counts samples (rate x D), so falling
+        behind shows as a longer run, not as fewer samples. The fixture lives
+        2 D + 20 s, which bounds such a run. Then the target's slowdown at
+        1,000 Hz (the fixed-work fixture timed alone and under each tool, as
+        `slowdown`). Tachyon reads only its own minor version: 3.15 only."""
+        if python.label != "3.15":
+            log("  Tachyon rows: Python 3.15 only (Tachyon attaches to its own minor version), not %s" % python.label)
+            return
+        tools = self.tools + [Tachyon(python.root)]
+        duration = self.args.tachyon_seconds or (2 if self.quick else 5)
+        short = 1
+        overhead = {}
+        with ProcInRoot(python.root):
+            # Each tool's start-up + shutdown: wall less duration of a 1 s run
+            # at 100 Hz, a rate every tool keeps up with (py-spy on 3.15 falls
+            # behind already at 1,000 Hz, which would count as start-up).
+            for tool in tools:
+                run, facts = self.record_on(python, tool, "tachyon rows, start-up, -r 100 -d 1", "deep_busy.py",
+                                            [30], 100, 1, nonblocking=True)
+                if run.rc == 0 and facts["samples"]:
+                    overhead[tool.name] = max(0.0, run.wall - 1)
+            for rate in self.TACHYON_RATES:
+                cells = {t.name: {"marginal": [], "delivered": [], "samples": [], "cpu": [], "err": None,
+                                  "wall": [], "leaf": [], "short_walls": []}
+                         for t in tools}
+                for rep in range(self.reps):
+                    for tool in self.order(rep, tools):
+                        c = cells[tool.name]
+                        got = {}
+                        for d in (duration, short):
+                            run, facts = self.record_on(
+                                python, tool, "tachyon rows, -r %d -d %d" % (rate, d), "deep_busy.py",
+                                [d * 2 + 20], rate, d, marker="leaf", nonblocking=True,
+                            )
+                            if run.rc != 0 or facts["samples"] == 0:
+                                c["err"] = self.failed(tool, python, run)
+                                break
+                            got[d] = (run, facts)
+                        if len(got) < 2:
+                            continue
+                        (run, facts), (run1, facts1) = got[duration], got[short]
+                        c["short_walls"].append(run1.wall)
+                        c["wall"].append(run.wall)
+                        c["leaf"].append(facts["marked_samples"] / facts["samples"] * 100)
+                        if tool.name not in overhead:  # its 100 Hz run failed: the 1 s run at this rate
+                            overhead[tool.name] = max(0.0, run1.wall - short)
+                        sampling = max(duration, run.wall - overhead[tool.name])
+                        c["delivered"].append(facts["samples"] / (rate * sampling) * 100)
+                        c["samples"].append(facts["samples"])
+                        c["cpu"].append(run.cpu)
+                        extra = facts["samples"] - facts1["samples"]
+                        if extra > 0:
+                            c["marginal"].append((run.cpu - run1.cpu) / extra * 1e6)
+                        else:
+                            # A tool far behind (py-spy here) is cut by the
+                            # fixture's exit in both runs: no difference to
+                            # take. Said in the cell, with its average cost.
+                            c["err"] = (
+                                "not measurable: the %d s run took %d samples, the %d s run %d (both ended with "
+                                "the fixture, wall %.0f s and %.0f s); CPU ÷ samples of the %d s run %.0f µs"
+                                % (short, facts1["samples"], duration, facts["samples"], run1.wall, run.wall,
+                                   duration, run.cpu / facts["samples"] * 1e6))
+                marginal, delivered = {}, {}
+                for name, c in cells.items():
+                    note = None
+                    if c["samples"]:
+                        note = "%s samples, CPU %.2f s, wall %.1f s in the %d s run; %.0f%% with the leaf frame" % (
+                            format(int(statistics.median(c["samples"])), ","), statistics.median(c["cpu"]),
+                            statistics.median(c["wall"]), duration, statistics.median(c["leaf"]))
+                    marginal[name] = Cell(c["marginal"], c["err"] or "no runs", note)
+                    dnote = None
+                    if c["wall"]:
+                        dnote = "wall %.1f s, start-up and shutdown %.1f s" % (
+                            statistics.median(c["wall"]), overhead.get(name, 0.0))
+                    delivered[name] = Cell(c["delivered"], c["err"] or "no runs", dnote)
+                hz = format(rate, ",")
+                self.add(Row("CPU per sample, marginal (%d s run less %d s run), --nonblocking, 100-deep stack, "
+                             "-r %s" % (duration, short, hz), python.label, "µs", marginal["pysampler"],
+                             marginal["py-spy"], tach=marginal["Tachyon"]))
+                self.add(Row("delivered: samples / (rate × sampling s, ≥ %d s), --nonblocking, -r %s" % (duration, hz),
+                             python.label, "%", delivered["pysampler"], delivered["py-spy"],
+                             lower_is_better=False, fmt="{:.1f}", tach=delivered["Tachyon"]))
+            self.slowdown(
+                python,
+                configs=[("target slowdown, --nonblocking, -r 1000 (Tachyon rows)", 1000, True, None, "≤ 1%")],
+                tools=tools,
+                # Tachyon starts an interpreter before it attaches: give every
+                # tool the time to be sampling before the work starts.
+                attach_wait=2.0,
+            )
+
     # -- all -------------------------------------------------------------------
 
     def run(self):
@@ -1094,6 +1286,7 @@ class Bench:
                 ("slowdown", lambda: self.slowdown(python)),
                 ("threads", lambda: self.threads(python, True)),
                 ("attach", lambda: self.attach(python)),
+                ("tachyon", lambda: self.tachyon_rows(python)),
             ]
             # Peak RSS measures the aggregation, not the walker: one
             # interpreter is enough (3.12, or the first one given).
@@ -1135,7 +1328,7 @@ def render(path):
                 fmt = "{:+.1f}"
         has_ratio = r.get("has_ratio", not (r["unit"] == "%" or r["metric"].startswith("peak RSS growth")))
         rows.append(Row(r["metric"], r["python"], r["unit"], cell(r["pysampler"]), cell(r["py-spy"]), r["target"],
-                        r["lower_is_better"], fmt, has_ratio))
+                        r["lower_is_better"], fmt, has_ratio, cell(r["tachyon"]) if "tachyon" in r else None))
     m = data["machine"]
     return "%s\n%s" % (header_text(m), markdown(rows))
 
@@ -1143,11 +1336,12 @@ def render(path):
 def header_text(info):
     return (
         "Measured %(date)s on %(nproc)s CPUs (%(cpu_model)s), kernel %(kernel)s; "
-        "%(pysampler)s vs %(py-spy)s; %(mode)s mode, %(seconds)s s, nice %(nice)s; "
+        "%(pysampler)s vs %(py-spy)s%(tach)s; %(mode)s mode, %(seconds)s s, nice %(nice)s; "
         "load average %(la0)s at the start, %(la1)s at the end.\n"
         "Ratio: how many times better pysampler is (py-spy ÷ pysampler for costs, pysampler ÷ py-spy for rates). "
         "Values: median [min–max] of the repetitions.\n"
-        % dict(info, nice=info.get("nice", 0), la0="%.2f" % info["loadavg_start"][0],
+        % dict(info, nice=info.get("nice", 0), tach=" and Tachyon (%s)" % info["tachyon"] if "tachyon" in info else "",
+               la0="%.2f" % info["loadavg_start"][0],
                la1="%.2f" % info["loadavg_end"][0])
     )
 
@@ -1230,7 +1424,10 @@ def main():
     ap.add_argument("--quick", action="store_true", help="CI smoke: 3.12 only, 1 repetition, short runs")
     ap.add_argument("--long", action="store_true", help="also measure peak RSS after 1,000,000 samples")
     ap.add_argument("--pythons", help="comma-separated, default 3.9,3.12,3.13,3.14 (--quick: 3.12)")
-    ap.add_argument("--only", help="comma-separated subset: cpu,cpubusy,rate,cpu100,slowdown,threads,attach,rss")
+    ap.add_argument("--only", help="comma-separated subset: cpu,cpubusy,rate,cpu100,slowdown,threads,attach,rss,"
+                                   "tachyon (tachyon alone: Python 3.15 by default)")
+    ap.add_argument("--tachyon-seconds", dest="tachyon_seconds", type=int,
+                    help="length of the long run of the Tachyon rows (default 5, --quick 2; the short run is 1 s)")
     ap.add_argument("--reps", type=int, help="repetitions (default 3, --quick 1)")
     ap.add_argument("--pysampler", default=str(REPO / "target/release/pysampler"))
     ap.add_argument("--tick-floor", dest="tick_floor", default=str(REPO / "target/release/examples/tick_floor"),
@@ -1259,7 +1456,10 @@ def main():
                       (GNU_TIME, "GNU time, for peak RSS (apt-get install time)")):
         if not os.access(exe, os.X_OK):
             sys.exit("bench: %s is missing: %s" % (what, exe))
-    labels = (args.pythons or ("3.12" if args.quick else "3.9,3.12,3.13,3.14")).split(",")
+    default_pythons = "3.12" if args.quick else "3.9,3.12,3.13,3.14"
+    if args.only == "tachyon":
+        default_pythons = "3.15"  # Tachyon's rows exist on 3.15 only
+    labels = (args.pythons or default_pythons).split(",")
     pythons = [find_python(label.strip(), args.sid_root) for label in labels]
     # Run a private copy of the binary: a `cargo build` during the run must
     # not swap it half-way.
@@ -1277,6 +1477,8 @@ def main():
     }
     info["git"] = git_state()
     info["py-spy"] = version_of([args.pyspy])
+    if any(p.label == "3.15" for p in pythons):
+        info["tachyon"] = "profiling.sampling of " + version_of(["chroot", args.sid_root, "/usr/bin/python3.15"])
     info["mode"] = "quick" if args.quick else ("long" if args.long else "default")
     info["command"] = " ".join([os.path.relpath(sys.argv[0], REPO)] + sys.argv[1:])
     info["loadavg_start"] = os.getloadavg()
