@@ -16,7 +16,7 @@ use pysampler_core::walk::StackReader;
 use std::time::{Duration, Instant};
 
 /// Tasks read per tick and process: a bound on a tick's cost (about a
-/// microsecond per task, see ASYNCIO-PROGRESS.md), said in the summary
+/// microsecond per task, see docs/progress/asyncio-part1.md), said in the summary
 /// when reached.
 pub const MAX_TASKS_PER_TICK: usize = 2_000;
 
