@@ -7,7 +7,7 @@ ifeq ($(DEMO_PYTHON),)
 DEMO_PYTHON := python3
 endif
 
-.PHONY: all build demo test lint deps test-deps offsets offsets-check core-fixtures sid-root python313t web-venv uvloop-venv node-modules pprof-node maturin-venv clean
+.PHONY: all build demo test lint deps test-deps offsets offsets-check core-fixtures sid-root python313t pystack-venv web-venv uvloop-venv node-modules pprof-node maturin-venv clean
 
 all: build
 
@@ -23,7 +23,7 @@ test: test-deps lint
 	$(CARGO) test --release --workspace -- --test-threads=2
 
 ## test-deps: what the tests download, installed (pinned) before they run; cached in ~/.cache/pysampler
-test-deps: sid-root python313t web-venv uvloop-venv node-modules pprof-node maturin-venv
+test-deps: sid-root python313t pystack-venv web-venv uvloop-venv node-modules pprof-node maturin-venv
 
 ## deps: test-deps, plus py-spy for the benchmarks (what .ci/run installs before `make test`)
 deps: test-deps pyspy-venv
@@ -52,6 +52,10 @@ sid-root:
 ## python313t: free-threaded CPython 3.13 built from Debian trixie's source (about 20 minutes, cached)
 python313t:
 	@bash scripts/build-python313t.sh
+
+## pystack-venv: pystack 1.7.2, which the free-threaded tests compare stacks with (cached)
+pystack-venv:
+	@bash scripts/pinned-venv.sh $(HOME)/.cache/pysampler/pystack-venv pystack==1.7.2
 
 ## web-venv: FastAPI + uvicorn, every package pinned, for the web service tests (cached outside the repo)
 web-venv:

@@ -75,7 +75,8 @@ pub fn run(args: &RecordArgs) -> Result<i32> {
         threads: args.threads,
         processes: args.sampling.subprocesses,
         full_filenames: args.sampling.full_filenames,
-        idle: args.sampling.idle,
+        // Suspended tasks are sampled whether they run or not: wall time.
+        idle: args.sampling.idle || args.sampling.async_tasks,
     };
     let mut session = Session::start(&args.sampling.session_config()?)?;
     let header = recording_header(args, &command, started_unix);

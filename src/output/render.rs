@@ -19,7 +19,8 @@ pub struct RenderOptions {
     /// Each process is its own root: "process PID: COMMAND LINE".
     pub processes: bool,
     pub full_filenames: bool,
-    /// Idle threads were sampled: samples are wall time, not CPU time (pprof).
+    /// Idle threads or suspended asyncio tasks were sampled: samples are
+    /// wall time, not CPU time (pprof's sample type).
     pub idle: bool,
 }
 

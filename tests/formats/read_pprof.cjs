@@ -1,7 +1,7 @@
 // Reads a gzipped pprof with the npm package pprof-format (a decoder written
 // independently of pysampler's and of Go's) and prints it as JSON: sample
 // types, period, times, and each sample's values, stack (innermost first,
-// as function/file/line) and labels. Numbers go out as decimal strings
+// as function/file/line/column) and labels. Numbers go out as decimal strings
 // (times in nanoseconds do not fit a double).
 const fs = require("fs");
 const zlib = require("zlib");
@@ -27,7 +27,12 @@ const out = {
       const line = loc.line[0];
       const f = functions.get(String(line.functionId));
       if (!f) throw new Error(`no function ${line.functionId}`);
-      return { name: s(f.name), file: s(f.filename), line: String(line.line) };
+      return {
+        name: s(f.name),
+        file: s(f.filename),
+        line: String(line.line),
+        column: String(line.column),
+      };
     }),
     labels: Object.fromEntries(
       x.label.map((l) => [s(l.key), Number(l.str) ? s(l.str) : String(l.num)])

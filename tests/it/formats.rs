@@ -339,11 +339,7 @@ fn flamegraph_is_xml_with_one_g_per_frame() {
 /// (scripts/node-modules.sh, every package pinned by a lockfile) installs
 /// them: the test run itself downloads nothing.
 pub fn node_modules() -> PathBuf {
-    let cache = std::env::var_os("PYSAMPLER_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/pysampler")
-        });
+    let cache = crate::pythons::cache_dir();
     let modules = cache.join("node/node_modules");
     assert!(
         modules.join("ajv/package.json").exists()

@@ -8,6 +8,7 @@
 use crate::formats::parse_folded_line;
 use crate::pythons;
 use crate::target::{fixtures_dir, pysampler, Target};
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
@@ -146,4 +147,94 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// pystack (1.7.2, `make pystack-venv`), which reads free-threaded builds
+/// too, finds the same threads with the same frames: file and function for
+/// every frame, and the line too for the main thread, which sleeps.
+#[test]
+fn free_threaded_stacks_agree_with_pystack() {
+    let python = pythons::find("3.13t");
+    let target = Target::start(&python, "two_runners.py", &[]);
+    let pid = target.pid();
+    let pystack = pythons::cache_dir().join("pystack-venv/bin/pystack");
+    assert!(
+        pystack.exists(),
+        "{} is missing: run `make pystack-venv` (make test does)",
+        pystack.display()
+    );
+    let out = Command::new(&pystack)
+        .args(["remote", &pid.to_string()])
+        .output()
+        .unwrap();
+    let theirs = pystack_threads(&String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success() && theirs.len() == 3,
+        "pystack: {out:?}"
+    );
+    let dump = crate::target::dump_json(pid, &[]);
+    let ours: BTreeMap<i64, Vec<(String, String, u64)>> = dump["threads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let frames = t["frames"].as_array().unwrap().iter().rev();
+            let frames = frames.map(|f| {
+                // pystack names a function without its class ("wait").
+                let function = f["function"].as_str().unwrap();
+                let short = function.rsplit('.').next().unwrap_or(function);
+                let file = f["filename"].as_str().unwrap().to_string();
+                (file, short.to_string(), f["line"].as_u64().unwrap())
+            });
+            (t["thread_id"].as_i64().unwrap(), frames.collect())
+        })
+        .collect();
+    assert_eq!(
+        ours.keys().collect::<Vec<_>>(),
+        theirs.keys().collect::<Vec<_>>()
+    );
+    for (tid, frames) in &ours {
+        let other = &theirs[tid];
+        let without_lines = |f: &[(String, String, u64)]| -> Vec<(String, String)> {
+            f.iter()
+                .map(|(file, function, _)| (file.clone(), function.clone()))
+                .collect()
+        };
+        assert_eq!(without_lines(frames), without_lines(other), "thread {tid}");
+        if *tid == i64::from(pid) {
+            assert_eq!(frames, other, "the sleeping main thread, lines too");
+        }
+    }
+}
+
+/// Thread id → (file, function, line), outermost first, from `pystack
+/// remote`'s text.
+fn pystack_threads(text: &str) -> BTreeMap<i64, Vec<(String, String, u64)>> {
+    let mut threads = BTreeMap::new();
+    let mut current: Option<i64> = None;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("Traceback for thread ") {
+            let tid = rest.split_whitespace().next().and_then(|t| t.parse().ok());
+            current = tid;
+            if let Some(tid) = tid {
+                threads.insert(tid, Vec::new());
+            }
+            continue;
+        }
+        let Some(rest) = line.trim_start().strip_prefix("(Python) File \"") else {
+            continue;
+        };
+        let Some((file, rest)) = rest.split_once("\", line ") else {
+            continue;
+        };
+        let Some((number, function)) = rest.split_once(", in ") else {
+            continue;
+        };
+        if let (Some(tid), Ok(number)) = (current, number.parse()) {
+            if let Some(frames) = threads.get_mut(&tid) {
+                frames.push((file.to_string(), function.to_string(), number));
+            }
+        }
+    }
+    threads
 }

@@ -189,11 +189,7 @@ pub fn check_share(p: &RawProfile, what: &str) {
 
 /// The npm pprof-format package, installed by `make pprof-node`.
 fn pprof_node_modules() -> PathBuf {
-    let cache = std::env::var_os("PYSAMPLER_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/pysampler")
-        });
+    let cache = crate::pythons::cache_dir();
     let modules = cache.join("pprof-node/node_modules");
     assert!(
         modules.join("pprof-format/package.json").exists(),
@@ -347,6 +343,42 @@ fn pprof_from_a_live_program_is_read_by_go_pprof_and_pprof_format() {
             serde_json::json!({"pid": pid, "thread_id": pid, "thread_name": "MainThread"})
         );
     }
+
+    // Columns (3.11+) as recorded: `work`'s (line, column) pairs are those
+    // of the same recording rendered to speedscope.
+    let mut work_positions: Vec<(u64, u64)> = samples
+        .iter()
+        .flat_map(|x| x["stack"].as_array().unwrap().iter())
+        .filter(|f| f["name"] == "work")
+        .map(|f| {
+            let n = |k: &str| f[k].as_str().unwrap().parse::<u64>().unwrap();
+            (n("line"), n("column"))
+        })
+        .collect();
+    work_positions.sort_unstable();
+    work_positions.dedup();
+    assert!(
+        work_positions.iter().all(|(_, c)| *c >= 1),
+        "{work_positions:?}"
+    );
+    let speedscope = dir.join("same.speedscope.json");
+    run(&[
+        "report",
+        recording.to_str().unwrap(),
+        "-o",
+        speedscope.to_str().unwrap(),
+    ]);
+    let doc: Value = serde_json::from_slice(&std::fs::read(&speedscope).unwrap()).unwrap();
+    let mut recorded: Vec<(u64, u64)> = doc["shared"]["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["name"] == "work")
+        .map(|f| (f["line"].as_u64().unwrap(), f["col"].as_u64().unwrap()))
+        .collect();
+    recorded.sort_unstable();
+    recorded.dedup();
+    assert_eq!(work_positions, recorded);
 
     // report renders the recording to pprof (-f, any name): the same samples.
     let again = dir.join("again.prof");

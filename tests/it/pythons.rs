@@ -19,3 +19,13 @@ pub fn scratch_dir() -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// Where the tests' downloaded tools are cached: `$PYSAMPLER_CACHE`, or
+/// ~/.cache/pysampler (`make test-deps` fills it).
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("PYSAMPLER_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/pysampler")
+        })
+}

@@ -123,6 +123,11 @@ fn proportions_on_python_3_14_in_sid_root() {
     check_proportions("3.14");
 }
 
+#[test]
+fn proportions_on_python_3_13t_free_threaded() {
+    check_proportions("3.13t");
+}
+
 /// Every format from one real run, each read back by what reads it.
 #[test]
 fn every_format_from_a_real_run_is_valid() {

@@ -198,6 +198,24 @@ fn the_hot_function_is_the_first_row() {
     );
 }
 
+/// A free-threaded build: the same view, without a GIL column.
+#[test]
+fn the_view_on_a_free_threaded_build_has_no_gil_column() {
+    let python = pythons::find("3.13t");
+    let target = Target::start(&python, FIXTURE, &[]);
+    let tmux = watch(&target);
+    let screen = tmux.wait_for("hot_loop as the first row", |s| {
+        first_row_has(s, "hot_loop (top_target.py:")
+    });
+    let header = format!("Python {} |", python.build_version_text());
+    let counts = screen
+        .lines()
+        .find(|l| l.contains(&header))
+        .unwrap_or_else(|| panic!("no {header} line:\n{screen}"));
+    assert!(counts.contains("| active "), "{counts}");
+    assert!(!counts.contains("GIL"), "{counts}");
+}
+
 #[test]
 fn sort_keys_change_the_order() {
     let target = start_target();
