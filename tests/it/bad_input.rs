@@ -122,6 +122,6 @@ fn unsupported_version_names_it() {
     let err = tables::layout_for(&Version::new(3, 16, Some(0))).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "Python 3.16.0 is not supported by pysampler (supported: 2.7 and 3.6 to 3.15)"
+        "Python 3.16.0 is not supported by pysampler (supported: 2.7 and 3.6 to 3.15, and the free-threaded 3.13t)"
     );
 }
