@@ -86,7 +86,14 @@ def pyenv_root():
 
 
 def find_python(label, sid_root):
-    """The interpreter for "3.X"; exits with a clear message when missing."""
+    """The interpreter for "3.X" (or "3.13t", the free-threaded build
+    `make python313t` installs); exits with a clear message when missing."""
+    if label == "3.13t":
+        prefix = os.environ.get("PYSAMPLER_PY313T") or os.path.expanduser("~/.cache/pysampler/py313t")
+        exe = os.path.join(prefix, "bin", "python3.13t")
+        if not os.access(exe, os.X_OK):
+            sys.exit("bench: Python 3.13t is required but %s does not exist (make python313t builds it)" % exe)
+        return Python(label, [exe], str(FIXTURES))
     if label in ("3.14", "3.15"):
         exe = os.path.join(sid_root, "usr/bin/python" + label)
         if not os.access(exe, os.X_OK):

@@ -146,6 +146,11 @@ fn tree_on_python_3_14_in_sid_root() {
     check_tree("3.14");
 }
 
+#[test]
+fn tree_on_python_3_13t_free_threaded() {
+    check_tree("3.13t");
+}
+
 /// pysampler as nobody over a tree where only the shell and the leaf are
 /// nobody's: root's processes get their error, one line under their header,
 /// the leaf its stack, the shell nothing; the exit status says not all of
