@@ -437,7 +437,10 @@ fn pyroscope_ingest_api_and_sigterm() {
     // Every window the summary counts arrived, the last one included.
     let (windows, samples) = pushed(&stderr);
     assert_eq!(requests.len() as u64, windows, "{stderr}");
-    assert!(windows >= 3, "two cuts and the last window: {stderr}");
+    // Two cuts, then the last window, which is sent when it holds samples
+    // (SIGTERM can land just after a cut): the totals below show that every
+    // sample arrived, those after the last cut included.
+    assert!(windows >= 2, "two cuts and the last window: {stderr}");
     let local = read_with_go(&local);
     let pid = local.samples[0].2["pid"].clone();
     let mut total = 0;
