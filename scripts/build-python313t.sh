@@ -24,6 +24,7 @@ for p in build-essential libffi-dev zlib1g-dev dpkg-dev; do
 done
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing build dependencies: ${need[*]}"
+    apt-get update -qq >>"$log" 2>&1
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" </dev/null >>"$log" 2>&1
 fi
 
