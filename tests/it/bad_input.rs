@@ -31,10 +31,16 @@ fn no_such_pid() {
 fn not_a_python_process() {
     let mut sleeper = Command::new("sleep").arg("100").spawn().unwrap();
     let pid = sleeper.id().to_string();
-    // Until its exec, the child is a copy of this test program.
+    // Until its exec, the child is a copy of this test program. The exec
+    // changes the executable first and the argument area last; pysampler
+    // tells a process that changed under it by both, so wait until its
+    // command line (read from the new argument area) is sleep's.
     let exe = format!("/proc/{pid}/exe");
+    let cmdline = format!("/proc/{pid}/cmdline");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !std::fs::read_link(&exe).is_ok_and(|p| p.ends_with("sleep")) {
+    while !(std::fs::read_link(&exe).is_ok_and(|p| p.ends_with("sleep"))
+        && std::fs::read(&cmdline).is_ok_and(|c| c == b"sleep\0100\0"))
+    {
         assert!(std::time::Instant::now() < deadline, "sleep never ran");
         std::thread::yield_now();
     }

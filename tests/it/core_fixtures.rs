@@ -71,9 +71,9 @@ fn shape(dump: &Value) -> Vec<Shape> {
 }
 
 /// The fixture at rest: five threads, the spinner the one running and
-/// holding the GIL, if the build has one (the others may still be on their
-/// way to sleep right after READY, and 2.7's spinner lets go of the GIL in
-/// every lock call).
+/// holding the GIL, if the build has one, the main thread back in final()
+/// (the others may still be on their way to sleep right after READY, and
+/// 2.7's spinner lets go of the GIL in every lock call).
 fn at_rest(free_threaded: bool) -> impl Fn(&Value) -> bool {
     move |dump: &Value| {
         let threads = dump["threads"].as_array().map(Vec::as_slice).unwrap_or(&[]);
@@ -81,6 +81,11 @@ fn at_rest(free_threaded: bool) -> impl Fn(&Value) -> bool {
             && threads.iter().all(|t| {
                 let spinner = t["name"] == "spinner";
                 t["active"] == spinner && t["owns_gil"] == (spinner && !free_threaded)
+            })
+            // The main thread prints READY from report() and then sleeps in
+            // final(): a dump can land in between.
+            && threads.iter().any(|t| {
+                t["name"] == "MainThread" && t["frames"][0]["function"] == "final"
             })
     }
 }
