@@ -39,7 +39,7 @@ fn not_a_python_process() {
     let cmdline = format!("/proc/{pid}/cmdline");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !(std::fs::read_link(&exe).is_ok_and(|p| p.ends_with("sleep"))
-        && std::fs::read(&cmdline).is_ok_and(|c| c == b"sleep\0100\0"))
+        && std::fs::read(&cmdline).is_ok_and(|c| c == b"sleep\x00100\x00"))
     {
         assert!(std::time::Instant::now() < deadline, "sleep never ran");
         std::thread::yield_now();
