@@ -65,7 +65,7 @@ class Python:
         self.argv = argv
         self.fixture_dir = fixture_dir
         self.root = root
-        minor = int(label.split(".")[1])
+        minor = int(label.split(".")[1].rstrip("t"))  # "3.13t": free-threaded
         self.family = "3.11+" if minor >= 11 else "<=3.10"
 
     def fixture(self, name):
